@@ -1,0 +1,169 @@
+"""`xo-mcp-fleet`: run a whole fleet of XO instances from one TOML file."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from xo_mcp import __version__
+from xo_mcp.fleet.config import DEFAULT_CONFIG_PATH, Fleet, FleetError, load_fleet, split_listen
+
+EXIT_INVALID = 2
+
+EPILOG = f"""\
+commands:
+  check  [CONFIG]   validate a fleet file (exit 0 and a summary, or exit 2 and every error)
+  render [CONFIG]   print the supervisord configuration it would run (never a secret)
+  init   [PATH]     write a commented starter fleet file
+  run               serve the fleet: stdio by default, or the HTTP port (--listen, or
+                    [gateway].listen when --stdio is not given)
+  demo              a fleet on two embedded simulated XO servers (no XO needed)
+
+The fleet file defaults to $XO_MCP_FLEET_CONFIG, else {DEFAULT_CONFIG_PATH}.
+"""
+
+
+def _default_config() -> str:
+    return os.environ.get("XO_MCP_FLEET_CONFIG", DEFAULT_CONFIG_PATH)
+
+
+def _listen(text: str) -> str:
+    try:
+        split_listen(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xo-mcp-fleet",
+        description="One MCP gateway for a fleet of Xen Orchestra instances, one worker each.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"xo-mcp-fleet {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    check = commands.add_parser("check", help="validate a fleet file")
+    check.add_argument("config", nargs="?", default=None, metavar="CONFIG")
+    render_cmd = commands.add_parser("render", help="print the supervisord configuration")
+    render_cmd.add_argument("config", nargs="?", default=None, metavar="CONFIG")
+    init = commands.add_parser("init", help="write a commented starter fleet file")
+    init.add_argument("path", nargs="?", default="fleet.toml", metavar="PATH")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    run = commands.add_parser("run", help="serve the fleet")
+    run.add_argument("--config", default=None, metavar="PATH", help="fleet file (see above)")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--stdio", action="store_true", help="serve MCP on stdin/stdout")
+    mode.add_argument(
+        "--listen", type=_listen, metavar="HOST:PORT", help="serve the HTTP port here"
+    )
+    run.add_argument(
+        "--instance", metavar="NAME", help="with stdio: serve this instance's own surface"
+    )
+    demo = commands.add_parser("demo", help="a fleet on embedded simulated XO servers")
+    demo_mode = demo.add_mutually_exclusive_group()
+    demo_mode.add_argument("--stdio", action="store_true", help="serve MCP on stdin/stdout")
+    demo_mode.add_argument(
+        "--listen", type=_listen, metavar="HOST:PORT", help="HTTP port (default 127.0.0.1:8080)"
+    )
+    demo.add_argument(
+        "--runtime-dir", type=Path, default=None, help="where the demo keeps its files"
+    )
+    return parser
+
+
+def _load(path: str | None, *, check_secrets: bool = True) -> Fleet:
+    config = path or _default_config()
+    try:
+        return load_fleet(config, check_secrets=check_secrets)
+    except FleetError as error:
+        print(
+            f"xo-mcp-fleet: {config} is invalid ({len(error.problems)} problem(s)):",
+            file=sys.stderr,
+        )
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        sys.exit(EXIT_INVALID)
+
+
+def _summary(fleet: Fleet) -> str:
+    names = ", ".join(
+        f"{name} ({'actions' if fleet.actions_of(name) else 'read-only'})"
+        for name in fleet.instances
+    )
+    port = f"HTTP {fleet.gateway.listen}" if fleet.gateway.listen else "stdio"
+    clients = len(fleet.gateway.clients)
+    count = len(fleet.instances)
+    return (
+        f"ok: {count} instance(s): {names}; {port}; {clients} HTTP client(s); "
+        f"sandbox {fleet.sandbox}"
+    )
+
+
+def _check(args: argparse.Namespace) -> int:
+    print(_summary(_load(args.config)))
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    import secrets
+
+    from xo_mcp.fleet.render import RuntimeLayout, render
+
+    fleet = _load(args.config, check_secrets=False)
+    # A throwaway control password: the real one is made at each start and never written down.
+    print(render(fleet, RuntimeLayout(fleet.runtime_dir), secrets.token_urlsafe(16)), end="")
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    from xo_mcp.fleet.starter import starter_text
+
+    path = Path(args.path)
+    if path.exists() and not args.force:
+        print(f"xo-mcp-fleet: {path} exists; use --force to overwrite it", file=sys.stderr)
+        return 1
+    path.write_text(starter_text(), encoding="utf-8")
+    print(f"wrote {path}: edit the instances, then `xo-mcp-fleet check {path}`")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from xo_mcp.fleet.launcher import Front, run_fleet
+
+    fleet = _load(args.config)
+    if args.instance is not None and args.instance not in fleet.instances:
+        print(
+            f"xo-mcp-fleet: --instance {args.instance}: no such instance "
+            f"(have: {', '.join(fleet.instances)})",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    if args.instance is not None and args.listen:
+        print(
+            "xo-mcp-fleet: --instance applies to stdio; the HTTP port serves /instances/<name>/mcp",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    stdio = args.stdio or (args.listen is None and fleet.gateway.listen is None)
+    return run_fleet(fleet, Front(stdio=stdio, listen=args.listen, instance=args.instance))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from xo_mcp.fleet.demo import run_demo
+
+    stdio = args.stdio or (args.listen is None and not sys.stdin.isatty())
+    return run_demo(stdio=stdio, listen=args.listen, runtime_dir=args.runtime_dir)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    handlers = {"check": _check, "render": _render, "init": _init, "run": _run, "demo": _demo}
+    try:
+        code = handlers[args.command](args)
+    except KeyboardInterrupt:
+        code = 0
+    sys.exit(code)

@@ -1,0 +1,386 @@
+"""The fleet file: which XO instances to serve, how to reach them, who may use the HTTP port.
+
+Validation is strict (unknown keys are errors: a typo must not pass silently) and reports every
+problem at once, each with its TOML key path and, where it can be found, its line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from xo_mcp.fleet.toml_lines import KeyLines
+
+DEFAULT_CONFIG_PATH = "/etc/xo-mcp/fleet.toml"
+DEFAULT_RUNTIME_DIR = "/tmp/xo-mcp"  # noqa: S108 (a tmpfs in the container, one dir per worker)
+OPERATION_ID = re.compile(r"[A-Za-z0-9_.-]+|(GET|POST|PUT|PATCH|DELETE) /\S*")
+
+InstanceName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+def _http_url(value: str, what: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"{what} must be an http(s) URL such as https://xo.example.com, got {value!r}"
+        )
+    return value.rstrip("/")
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8080, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Proxy(_Strict):
+    """Overrides the container's HTTP(S)_PROXY / NO_PROXY for one worker."""
+
+    http: str | None = None
+    https: str | None = None
+    no_proxy: list[str] = Field(default_factory=list)
+
+    @field_validator("http", "https")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value, "a proxy")
+
+
+class Defaults(_Strict):
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    actions: bool = False
+    deny: list[str] = Field(default_factory=list)
+
+
+class Supervision(_Strict):
+    """How the launcher brings instances back (seconds)."""
+
+    disabled_poll_s: float = Field(default=15.0, gt=0, le=3600)
+    failed_retry_s: float = Field(default=10.0, gt=0, le=3600)
+    failed_retry_max_s: float = Field(default=300.0, gt=0, le=86400)
+
+
+class Secret(_Strict):
+    """Where an instance's secret comes from: a file, or an environment variable."""
+
+    file: Path | None = None
+    env: str | None = None
+
+
+class Instance(_Strict):
+    url: str
+    token_file: Path | None = None
+    token_env: EnvName | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    password_env: EnvName | None = None
+    actions: bool | None = None
+    deny: list[str] | None = None
+    timeout_s: float | None = Field(default=None, gt=0, le=600)
+    proxy: Proxy | None = None
+    ca_bundle: Path | None = None
+    tls_insecure: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value, "url")
+
+    @field_validator("deny")
+    @classmethod
+    def _deny(cls, value: list[str] | None) -> list[str] | None:
+        for item in value or []:
+            if not OPERATION_ID.fullmatch(item):
+                raise ValueError(f"{item!r} is neither an operationId nor 'METHOD /path'")
+        return value
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> Instance:
+        token = [k for k in ("token_file", "token_env") if getattr(self, k) is not None]
+        password = [k for k in ("password_file", "password_env") if getattr(self, k) is not None]
+        if len(token) > 1 or len(password) > 1:
+            raise ValueError("give the secret once: either *_file or *_env, not both")
+        if token and (password or self.username is not None):
+            raise ValueError("both a token and a username/password are set: keep one")
+        if not token and not password:
+            raise ValueError(
+                "no credentials: set token_file or token_env, or username with password_file "
+                "or password_env"
+            )
+        if password and self.username is None:
+            raise ValueError("password_file/password_env needs username")
+        if self.ca_bundle is not None and self.tls_insecure:
+            raise ValueError("ca_bundle and tls_insecure contradict each other: keep one")
+        return self
+
+    @property
+    def secret(self) -> tuple[Literal["token", "password"], Secret]:
+        if self.token_file is not None or self.token_env is not None:
+            return "token", Secret(file=self.token_file, env=self.token_env)
+        return "password", Secret(file=self.password_file, env=self.password_env)
+
+
+class Client(_Strict):
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    token_file: Path | None = None
+    token_env: EnvName | None = None
+    instances: list[InstanceName] | None = None
+    read_only: bool = False
+
+    @model_validator(mode="after")
+    def _one_token(self) -> Client:
+        if (self.token_file is None) == (self.token_env is None):
+            raise ValueError("a client needs exactly one of token_file or token_env")
+        return self
+
+
+class Gateway(_Strict):
+    listen: str | None = None
+    allow_unauthenticated: bool = False
+    max_request_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    allowed_hosts: list[str] = Field(default_factory=list)
+    clients: list[Client] = Field(default_factory=list)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_listen(value)
+        return value
+
+    @model_validator(mode="after")
+    def _exposure(self) -> Gateway:
+        names = [client.name for client in self.clients]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate client names: {', '.join(duplicates)}")
+        if self.listen is None:
+            return self
+        host, _ = split_listen(self.listen)
+        if not is_loopback(host) and not self.clients and not self.allow_unauthenticated:
+            raise ValueError(
+                f"listen = {self.listen!r} reaches beyond loopback without [[gateway.clients]]: "
+                "add clients with bearer tokens, or set allow_unauthenticated = true knowingly"
+            )
+        return self
+
+
+class Fleet(_Strict):
+    sandbox: Literal["required", "warn", "off"] = "warn"
+    runtime_dir: Path = Path(DEFAULT_RUNTIME_DIR)
+    gateway: Gateway = Field(default_factory=Gateway)
+    defaults: Defaults = Field(default_factory=Defaults)
+    supervision: Supervision = Field(default_factory=Supervision)
+    instances: dict[InstanceName, Instance]
+
+    @field_validator("instances")
+    @classmethod
+    def _not_empty(cls, value: dict[str, Instance]) -> dict[str, Instance]:
+        if not value:
+            raise ValueError("at least one [instances.<name>] table is needed")
+        return value
+
+    @field_validator("runtime_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        if not value.is_absolute():
+            raise ValueError(f"runtime_dir must be an absolute path, got {str(value)!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _client_scopes(self) -> Fleet:
+        for client in self.gateway.clients:
+            unknown = [name for name in client.instances or [] if name not in self.instances]
+            if unknown:
+                raise ValueError(
+                    f"client {client.name!r} names unknown instance(s): {', '.join(unknown)}"
+                )
+        return self
+
+    # Settings an instance inherits from [defaults] unless it overrides them.
+    def actions_of(self, name: str) -> bool:
+        own = self.instances[name].actions
+        return self.defaults.actions if own is None else own
+
+    def deny_of(self, name: str) -> list[str]:
+        own = self.instances[name].deny
+        return self.defaults.deny if own is None else own
+
+    def timeout_of(self, name: str) -> float:
+        own = self.instances[name].timeout_s
+        return self.defaults.timeout_s if own is None else own
+
+
+class FleetError(Exception):
+    """Every problem in a fleet file, one line each."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.path = path
+        self.problems = problems
+
+
+def _loc_text(loc: tuple[int | str, ...]) -> str:
+    """("gateway", "clients", 0, "name") → "gateway.clients[0].name"."""
+    text = ""
+    for item in loc:
+        text += f"[{item}]" if isinstance(item, int) else ("." if text else "") + str(item)
+    return text or "(top level)"
+
+
+NAME_RULE = (
+    "use lowercase letters, digits and dashes, first a letter or digit, at most 31 characters"
+)
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "string_pattern_mismatch" and "[key]" in error["loc"]:
+        return f"invalid name {error['input']!r}: {NAME_RULE}"
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; see configs/fleet.example.toml)"
+    if kind == "missing":
+        return "required key is missing"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _problems(error: ValidationError, path: str, lines: KeyLines) -> list[str]:
+    problems = []
+    for item in error.errors():
+        loc = tuple(
+            part for part in item["loc"] if not str(part).startswith(("function-", "model-", "["))
+        )
+        line = lines.find(loc)
+        where = f"{path}:{line}" if line else path
+        problems.append(f"{where}: {_loc_text(loc)}: {_message(item)}")
+    return problems
+
+
+def _secret_problems(fleet: Fleet, path: str, lines: KeyLines, env: Mapping[str, str]) -> list[str]:
+    """Secrets must be readable now: finding out when a worker starts is too late."""
+    problems: list[str] = []
+    checks: list[tuple[tuple[str | int, ...], Path | None, str | None]] = []
+    for name, instance in fleet.instances.items():
+        for key in ("token_file", "password_file", "token_env", "password_env", "ca_bundle"):
+            value = getattr(instance, key)
+            if value is not None:
+                is_file = key.endswith("_file") or key == "ca_bundle"
+                checks.append(
+                    (
+                        ("instances", name, key),
+                        value if is_file else None,
+                        None if is_file else value,
+                    )
+                )
+    for index, client in enumerate(fleet.gateway.clients):
+        if client.token_file is not None:
+            checks.append((("gateway", "clients", index, "token_file"), client.token_file, None))
+        if client.token_env is not None:
+            checks.append((("gateway", "clients", index, "token_env"), None, client.token_env))
+    for loc, file, variable in checks:
+        problem = _file_problem(file) if file is not None else _env_problem(variable or "", env)
+        if problem:
+            line = lines.find(loc)
+            where = f"{path}:{line}" if line else path
+            problems.append(f"{where}: {_loc_text(loc)}: {problem}")
+    return problems
+
+
+def _file_problem(file: Path) -> str | None:
+    if not file.is_absolute():
+        return f"{file}: use an absolute path"
+    try:
+        with file.open("rb") as handle:
+            if not handle.read(1):
+                return f"{file}: the file is empty"
+    except FileNotFoundError:
+        return f"{file}: no such file"
+    except IsADirectoryError:
+        return f"{file}: is a directory, not a file"
+    except PermissionError:
+        return f"{file}: not readable by uid {os.getuid()}"
+    except OSError as error:
+        return f"{file}: cannot read it ({error.strerror})"
+    return None
+
+
+def _env_problem(variable: str, env: Mapping[str, str]) -> str | None:
+    if not env.get(variable):
+        return f"environment variable {variable} is not set (or empty)"
+    return None
+
+
+def parse_fleet(
+    text: str,
+    path: str = "fleet.toml",
+    env: Mapping[str, str] | None = None,
+    *,
+    check_secrets: bool = True,
+) -> Fleet:
+    """Validate a fleet file's text; raise FleetError listing every problem.
+
+    `check_secrets` also requires every secret file to be readable and every secret variable
+    to be set, which is what starting the fleet needs (and `render` does not).
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise FleetError(path, [f"{path}: not valid TOML: {error}"]) from None
+    lines = KeyLines(text)
+    try:
+        fleet = Fleet.model_validate(data)
+    except ValidationError as error:
+        raise FleetError(path, _problems(error, path, lines)) from None
+    if not check_secrets:
+        return fleet
+    problems = _secret_problems(fleet, path, lines, os.environ if env is None else env)
+    if problems:
+        raise FleetError(path, problems)
+    return fleet
+
+
+def load_fleet(
+    path: str | Path, env: Mapping[str, str] | None = None, *, check_secrets: bool = True
+) -> Fleet:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FleetError(
+            str(path), [f"{path}: no such file (create one with `xo-mcp-fleet init`)"]
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise FleetError(str(path), [f"{path}: cannot read it ({error})"]) from None
+    return parse_fleet(text, str(path), env, check_secrets=check_secrets)

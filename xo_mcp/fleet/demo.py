@@ -1,0 +1,176 @@
+"""`xo-mcp-fleet demo`: the real fleet (launcher, supervisord, workers, gateway) on two embedded
+simulated XO servers, so anyone can try xo-mcp without an XO at hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from xo_mcp.asgi import serve_asgi
+from xo_mcp.fleet.config import parse_fleet
+from xo_mcp.fleet.launcher import Front, Launcher
+from xo_mcp.sim.app import Simulator
+from xo_mcp.sim.inventory import InventorySize
+from xo_mcp.sim.state import SimConfig
+
+DEFAULT_LISTEN = "127.0.0.1:8080"
+STAGING_PASSWORD_ENV = "XO_DEMO_STAGING_PASSWORD"  # noqa: S105 (a variable name, not a value)
+
+
+def _bind_loopback(port: int = 0) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+def _listen_address(requested: str | None) -> str:
+    """The demo's HTTP port: as asked, else 8080, else any free port (8080 may be taken)."""
+    if requested:
+        return requested
+    try:
+        _bind_loopback(8080).close()
+    except OSError:
+        with contextlib.closing(_bind_loopback()) as sock:
+            return f"127.0.0.1:{sock.getsockname()[1]}"
+    return DEFAULT_LISTEN
+
+
+def _secret_file(directory: Path, name: str, value: str) -> Path:
+    path = directory / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    return path
+
+
+def _fleet_document(
+    root: Path, urls: dict[str, str], listen: str | None
+) -> tuple[dict[str, Any], str]:
+    secrets_dir = root / "secrets"
+    secrets_dir.mkdir(mode=0o700, exist_ok=True)
+    client_token = secrets.token_urlsafe(24)
+    document: dict[str, Any] = {
+        "runtime_dir": str(root / "run"),
+        "defaults": {"timeout_s": 30},
+        "instances": {
+            "production": {
+                "url": urls["production"],
+                "token_file": str(
+                    _secret_file(secrets_dir, "production-token", "demo-production-token")
+                ),
+                "deny": ["DeleteVm"],
+            },
+            "staging": {
+                "url": urls["staging"],
+                "username": "demo@example.com",
+                "password_env": STAGING_PASSWORD_ENV,
+                "actions": True,
+            },
+        },
+    }
+    if listen is not None:
+        document["gateway"] = {
+            "listen": listen,
+            "clients": [
+                {
+                    "name": "demo",
+                    "token_file": str(_secret_file(secrets_dir, "gateway-demo", client_token)),
+                }
+            ],
+        }
+    return document, client_token
+
+
+def _instructions(config: Path, listen: str | None, client_token: str) -> str:
+    stdio_entry = {
+        "mcpServers": {
+            "xo-fleet": {
+                "command": shutil.which("xo-mcp-fleet") or "xo-mcp-fleet",
+                "args": ["run", "--stdio", "--config", str(config)],
+                "env": {STAGING_PASSWORD_ENV: "<printed below>"},
+            }
+        }
+    }
+    lines = [
+        "",
+        "xo-mcp demo: two simulated XO instances (production: read-only, staging: actions on)",
+        f"  fleet file: {config}",
+    ]
+    if listen is not None:
+        url = f"http://{listen}/mcp"
+        lines += [
+            "",
+            "HTTP (Streamable HTTP, bearer token):",
+            f"  fleet:       {url}",
+            f"  one instance: http://{listen}/instances/production/mcp",
+            f"  token:       {client_token}",
+            f"  Claude Code: claude mcp add --transport http xo-fleet {url} "
+            f'--header "Authorization: Bearer {client_token}"',
+            f"  health:      curl http://{listen}/readyz ; curl http://{listen}/metrics",
+        ]
+    lines += [
+        "",
+        "stdio (a second fleet on the same simulators, for Claude Desktop's config):",
+        json.dumps(stdio_entry, indent=2),
+        f"  {STAGING_PASSWORD_ENV}={os.environ.get(STAGING_PASSWORD_ENV, '')}",
+        "",
+        "Press Ctrl-C to stop.",
+    ]
+    return "\n".join(lines)
+
+
+async def _demo(stdio: bool, listen: str | None, root: Path) -> int:
+    staging_password = secrets.token_urlsafe(12)
+    os.environ[STAGING_PASSWORD_ENV] = staging_password
+    simulators = {
+        "production": Simulator(SimConfig(seed=1, tokens=("demo-production-token",))),
+        "staging": Simulator(
+            SimConfig(
+                seed=2,
+                size=InventorySize(pools=1, hosts_per_pool=3, vms_per_pool=8),
+                tokens=(),
+                username="demo@example.com",
+                password=staging_password,
+            )
+        ),
+    }
+    sockets = {name: _bind_loopback() for name in simulators}
+    urls = {name: f"http://127.0.0.1:{sock.getsockname()[1]}" for name, sock in sockets.items()}
+    http_listen = None if stdio else _listen_address(listen)
+    document, client_token = _fleet_document(root, urls, http_listen)
+    config = root / "fleet.toml"
+    config.write_text(tomli_w.dumps(document), encoding="utf-8")
+    print(
+        _instructions(config, http_listen, client_token),
+        file=sys.stderr if stdio else sys.stdout,
+        flush=True,
+    )
+    fleet = parse_fleet(config.read_text(encoding="utf-8"), str(config))
+    servers = [
+        asyncio.ensure_future(serve_asgi(sim, sockets[name])) for name, sim in simulators.items()
+    ]
+    try:
+        return await Launcher(fleet, Front(stdio=stdio, listen=http_listen)).run()
+    finally:
+        for server in servers:
+            server.cancel()
+        await asyncio.gather(*servers, return_exceptions=True)
+
+
+def run_demo(*, stdio: bool, listen: str | None, runtime_dir: Path | None) -> int:
+    root = runtime_dir or Path(tempfile.mkdtemp(prefix="xo-mcp-demo-"))
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return asyncio.run(_demo(stdio, listen, root))

@@ -1,0 +1,210 @@
+"""`xo-mcp-fleet run`: harden, start supervisord and the workers, serve the gateway, stop cleanly.
+
+The launcher may be PID 1 in a container: it reaps every orphan, forwards SIGTERM/SIGINT (all
+stops within 10 s, exit 0) and exits with EXIT_SUPERVISOR_LOST (70) if supervisord dies under
+it, so that the container runtime restarts the whole fleet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+from collections.abc import Awaitable, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xo_mcp import sandbox
+from xo_mcp.fleet.config import Fleet, is_loopback, split_listen
+from xo_mcp.fleet.instances import Registry
+from xo_mcp.fleet.reaper import Reaper
+from xo_mcp.fleet.render import RuntimeLayout, render
+from xo_mcp.fleet.secrets import SecretBroker, take_client_tokens, take_env_secrets
+from xo_mcp.fleet.supervision import Supervision, log
+from xo_mcp.fleet.supervisor import Supervisord, SupervisorError
+from xo_mcp.worker.proxy import ProxySettings
+
+EXIT_OK = 0
+EXIT_SUPERVISOR_LOST = 70
+PASSED_ENV = ("PATH", "HOME", "LANG", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "PYTHONPATH")
+PROXY_ENV = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+
+
+@dataclass(frozen=True)
+class Front:
+    """How the gateway is reached: stdio (optionally one instance's surface) or an HTTP port."""
+
+    stdio: bool
+    listen: str | None = None
+    instance: str | None = None
+
+
+def worker_base_env(environ: MutableMapping[str, str], layout: RuntimeLayout) -> dict[str, str]:
+    """What supervisord (and so every worker) inherits: an allow-list, never the whole env."""
+    env = {key: environ[key] for key in (*PASSED_ENV, *PROXY_ENV) if environ.get(key)}
+    env.update({key: value for key, value in environ.items() if key.startswith("LC_")})
+    env["TMPDIR"] = str(layout.root)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    return env
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise OSError(
+            f"{path} is not private to uid {os.getuid()} "
+            f"(owner {info.st_uid}, mode {oct(info.st_mode)})"
+        )
+    path.chmod(0o700)
+
+
+def prepare_runtime(fleet: Fleet, layout: RuntimeLayout) -> None:
+    _private_dir(layout.root)
+    _private_dir(layout.control_socket.parent)
+    _private_dir(layout.root / "instances")
+    for name in fleet.instances:
+        _private_dir(layout.instance_dir(name))
+        for stale in ("mcp.sock", "secret.sock"):
+            (layout.instance_dir(name) / stale).unlink(missing_ok=True)
+
+
+def allowed_hosts(listen: str, configured: list[str]) -> list[str] | None:
+    """Host headers the HTTP port accepts; None means unchecked (wildcard listen, none given)."""
+    from xo_mcp.gateway.http import LOOPBACK_HOSTS
+
+    host, _ = split_listen(listen)
+    if host in ("0.0.0.0", "::") and not configured:  # noqa: S104 (comparing, not binding)
+        return None
+    extra = [] if is_loopback(host) or host in ("0.0.0.0", "::") else [f"{host}:*"]  # noqa: S104
+    return [*LOOPBACK_HOSTS, *extra, *configured]
+
+
+class Launcher:
+    def __init__(
+        self, fleet: Fleet, front: Front, environ: MutableMapping[str, str] | None = None
+    ) -> None:
+        self.fleet = fleet
+        self.front = front
+        self.environ = os.environ if environ is None else environ
+        self.layout = RuntimeLayout(fleet.runtime_dir)
+        self.registry = Registry(fleet)
+        self.stop = asyncio.Event()
+        self.supervisord: Supervisord | None = None
+        self.lost_supervisor = False
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def _harden(self) -> None:
+        sandbox.make_non_dumpable()
+        with contextlib.suppress(OSError):
+            sandbox.become_subreaper()
+
+    async def run(self) -> int:
+        self._harden()
+        env_secrets = take_env_secrets(self.fleet, self.environ)
+        client_tokens = take_client_tokens(self.fleet, self.environ)
+        base_env = worker_base_env(self.environ, self.layout)
+        prepare_runtime(self.fleet, self.layout)
+        password = secrets.token_urlsafe(32)
+        config = render(self.fleet, self.layout, password)
+        fd = os.open(self.layout.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(config)
+        loop = asyncio.get_running_loop()
+        reaper = Reaper()
+        reaper.install(loop)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stop.set)
+        supervisord = self.supervisord = Supervisord(self.layout, password)
+        # The broker listens before any worker starts: a worker asks for its secret at once.
+        broker = SecretBroker(env_secrets, self.layout, self._pid_of)
+        await broker.start()
+        try:
+            supervisord.start(base_env)
+            assert supervisord.process is not None
+            reaper.watch(supervisord.process.pid, self._supervisor_exited)
+            reaper.reap()  # in case it already died
+            await supervisord.wait_ready()
+            return await self._serve(supervisord, client_tokens, base_env)
+        except SupervisorError as error:
+            log(str(error))
+            return EXIT_SUPERVISOR_LOST
+        finally:
+            await self._shutdown()
+            await broker.close()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+            reaper.reap()
+            reaper.uninstall(loop)
+
+    def _supervisor_exited(self, code: int) -> None:
+        assert self.supervisord is not None
+        self.supervisord.exit_status = code
+        if self.supervisord.process is not None:
+            self.supervisord.process.returncode = code
+        if not self.stop.is_set():
+            self.lost_supervisor = True
+            log(f"supervisord exited unexpectedly (status {code}); stopping the fleet")
+            self.stop.set()
+
+    async def _serve(
+        self, supervisord: Supervisord, client_tokens: dict[str, str], base_env: dict[str, str]
+    ) -> int:
+        from xo_mcp.gateway.service import Gateway
+
+        gateway = Gateway(self.fleet, self.layout, self.registry, client_tokens)
+        supervision = Supervision(
+            self.fleet,
+            self.layout,
+            supervisord,
+            self.registry,
+            gateway.worker_restarted,
+            ProxySettings.from_env(base_env),
+        )
+        self.registry.subscribe(supervision.on_state_change)
+        self._spawn(supervision.run())
+        self._spawn(gateway.run_links())
+        front = self._spawn(gateway.serve(self.front))
+        stopped = self._spawn(self.stop.wait())
+        await asyncio.wait([front, stopped], return_when=asyncio.FIRST_COMPLETED)
+        if front.done() and not front.cancelled() and front.exception() is not None:
+            log(f"gateway failed: {front.exception()}")
+            return 1
+        return EXIT_SUPERVISOR_LOST if self.lost_supervisor else EXIT_OK
+
+    async def _pid_of(self, name: str) -> int | None:
+        assert self.supervisord is not None
+        try:
+            processes = await self.supervisord.processes()
+        except SupervisorError:
+            return None
+        info = processes.get(name)
+        return info.pid if info and info.pid else None
+
+    def _spawn(self, work: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(work)
+        self._tasks.append(task)
+        return task
+
+    async def _shutdown(self) -> None:
+        self.stop.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        if self.supervisord is not None:
+            await self.supervisord.stop()
+        for name in self.fleet.instances:
+            with contextlib.suppress(OSError):
+                self.layout.worker_socket(name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.layout.config.unlink()
+
+
+def run_fleet(fleet: Fleet, front: Front) -> int:
+    return asyncio.run(Launcher(fleet, front).run())

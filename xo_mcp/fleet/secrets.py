@@ -1,0 +1,102 @@
+"""Secrets given as environment variables: taken out of the environment before anything starts,
+kept in the (non-dumpable) launcher, and handed to their own worker only.
+
+Each such worker gets a unix socket in its runtime directory. Landlock cannot stop a sibling
+from connecting to it, so the launcher checks the peer's pid (SO_PEERCRED, set by the kernel)
+against the pid supervisord reports for that instance before answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import socket
+import struct
+import sys
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+
+from xo_mcp.fleet.config import Fleet
+from xo_mcp.fleet.render import RuntimeLayout
+
+PidOf = Callable[[str], Awaitable[int | None]]
+
+
+def _peer_pid(writer: asyncio.StreamWriter) -> int:
+    sock: socket.socket = writer.get_extra_info("socket")
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, _uid, _gid = struct.unpack("3i", creds)
+    return int(pid)
+
+
+def take_env_secrets(fleet: Fleet, environ: MutableMapping[str, str]) -> dict[str, str]:
+    """Pop every secret the fleet names (`*_env`) from `environ`; instance name → secret."""
+    secrets: dict[str, str] = {}
+    for name, instance in fleet.instances.items():
+        _, secret = instance.secret
+        if secret.env is not None:
+            value = environ.pop(secret.env, None)
+            if value:
+                secrets[name] = value.strip()
+    return secrets
+
+
+def take_client_tokens(fleet: Fleet, environ: MutableMapping[str, str]) -> dict[str, str]:
+    """Bearer tokens of the HTTP port's clients (from their files, or popped from `environ`)."""
+    tokens: dict[str, str] = {}
+    for client in fleet.gateway.clients:
+        if client.token_file is not None:
+            tokens[client.name] = client.token_file.read_text(encoding="utf-8").strip()
+        elif client.token_env is not None:
+            tokens[client.name] = (environ.pop(client.token_env, None) or "").strip()
+    return tokens
+
+
+class SecretBroker:
+    def __init__(self, secrets: dict[str, str], layout: RuntimeLayout, pid_of: PidOf) -> None:
+        self._secrets = secrets
+        self._layout = layout
+        self._pid_of = pid_of
+        self._servers: list[asyncio.AbstractServer] = []
+
+    def __repr__(self) -> str:
+        return f"SecretBroker(instances={sorted(self._secrets)})"
+
+    async def start(self) -> None:
+        for name in self._secrets:
+            path = self._layout.secret_socket(name)
+            path.unlink(missing_ok=True)
+            old_umask = os.umask(0o177)
+            try:
+                handler = functools.partial(self._serve, name)
+                server = await asyncio.start_unix_server(handler, path=str(path))
+            finally:
+                os.umask(old_umask)
+            self._servers.append(server)
+
+    async def _serve(
+        self, name: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            peer = _peer_pid(writer)
+            expected = await self._pid_of(name)
+            if expected is None or peer != expected:
+                print(
+                    f"xo-mcp-fleet: refused the {name} secret to pid {peer} "
+                    f"(the {name} worker is pid {expected})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return
+            writer.write(self._secrets[name].encode())
+            await writer.drain()
+        finally:
+            writer.close()
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+            await server.wait_closed()
+        for name in self._secrets:
+            Path(self._layout.secret_socket(name)).unlink(missing_ok=True)

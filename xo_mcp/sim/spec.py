@@ -1,0 +1,256 @@
+"""The simulator's OpenAPI 3.0 document, generated from its own operation catalog.
+
+Examples are taken from the live inventory at start-up, with the same keys as XO's own
+examples, because MCP servers derive their default `fields` from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from xo_mcp.sim.catalog import BODIES, Row
+from xo_mcp.sim.collections import ALIASES, href
+from xo_mcp.sim.inventory import XO_TYPES, Inventory
+from xo_mcp.sim.output import pick
+from xo_mcp.sim.params import (
+    BOOLEAN_PARAMS,
+    ENUM_PARAMS,
+    NUMBER_PARAMS,
+    format_choices,
+    parse_params,
+)
+from xo_mcp.sim.routing import ROUTES, Route
+
+API_VERSION = "0.39.0"
+
+_RESPONSES = {
+    "200": "Ok",
+    "201": "Created",
+    "202": "Action executed asynchronously",
+    "204": "No content",
+    "400": "Bad request",
+    "401": "Authentication required",
+    "403": "Forbidden",
+    "404": "Resource not found",
+    "409": "Conflict",
+    "422": "Invalid parameters",
+    "500": "Internal server error, XenServer/XCP-ng error",
+    "501": "Not implemented",
+    "502": "Bad gateway",
+    "503": "Service unavailable",
+}
+
+_SPECIAL_DESCRIPTIONS = {
+    "/dashboard": "Counts and health of the infrastructure. `ndjson=true` streams it in parts.",
+    "/ping": "Liveness check; needs no credentials.",
+    "/gui-routes": "Where the XO 5 and XO 6 web interfaces live; needs no credentials.",
+    "/mcp/status": "Whether the administrator allows MCP clients; needs no credentials.",
+    "/events": (
+        "Server-sent events: an `init` event, then changes of subscribed collections. Never ends."
+    ),
+    "/docs/swagger.json": "This document.",
+}
+
+
+def _noun(segment: str) -> str:
+    return XO_TYPES.get(segment, segment)
+
+
+def _description(route: Route) -> str:
+    row = route.row
+    if row.path in _SPECIAL_DESCRIPTIONS:
+        return _SPECIAL_DESCRIPTIONS[row.path]
+    noun = _noun(route.segment)
+    last = row.path.rsplit("/", 1)[1]
+    if "/actions/" in row.path:
+        return (
+            f"Runs `{last}` on a {noun}. Asynchronous by default: 202 with the task id "
+            "(follow it at /tasks/{taskId}); `sync=true` waits for the end."
+        )
+    if "/tags/" in row.path:
+        verb = "Adds" if row.method == "PUT" else "Removes"
+        return f"{verb} a tag on a {noun}."
+    verbs = {"POST": "Creates", "PATCH": "Updates", "PUT": "Attaches", "DELETE": "Deletes"}
+    if row.method in verbs:
+        return f"{verbs[row.method]} a {noun} ({row.method} {row.path})."
+    if "query:fields" in row.params:
+        what = f"the {last} of a {noun}" if "{id}/" in row.path else f"every {noun}"
+        return (
+            f"Lists {what} the caller may read. Without `fields`, items are hrefs; "
+            "`filter` uses XO's filter syntax; `markdown=true` renders a table."
+        )
+    if row.path.endswith("{id}"):
+        return f"One {noun}, with every property."
+    return f"{last.replace('_', ' ').capitalize()} of a {noun}."
+
+
+def _param_schema(route: Route, name: str, location: str) -> dict[str, Any]:
+    if location == "path" and name == "format":
+        return {"type": "string", "enum": list(format_choices(route.row.path))}
+    if name in BOOLEAN_PARAMS:
+        return {"type": "boolean"}
+    if name in NUMBER_PARAMS:
+        return {"type": "number", "format": "double"}
+    if name in ENUM_PARAMS:
+        return {"type": "string", "enum": list(ENUM_PARAMS[name])}
+    if name == "backup-repository":
+        return {"type": "array", "items": {"type": "string"}}
+    return {"type": "string"}
+
+
+def _parameters(route: Route) -> list[dict[str, Any]]:
+    return [
+        {
+            "in": param.location,
+            "name": param.name,
+            "required": param.required or param.location == "path",
+            "schema": _param_schema(route, param.name, param.location),
+        }
+        for param in parse_params(route.row.params)
+    ]
+
+
+def _samples(route: Route, inventory: Inventory) -> list[dict[str, Any]]:
+    """Objects of the kind an operation returns, to build its examples from."""
+    row = route.row
+    if row.path in ALIASES:
+        segment, narrowing = ALIASES[row.path]
+        objects = inventory.collection(segment).values()
+        return [o for o in objects if all(o.get(k) == v for k, v in narrowing.items())]
+    last = row.path.rsplit("/", 1)[1]
+    if row.path.startswith("/alarms") or last == "alarms":
+        return inventory.alarms()
+    if last in ("tasks", "users", "groups", "acl-roles", "vdis", "backup-jobs"):
+        return list(inventory.collection(last).values())
+    if last in ("privileges", "acl-privileges"):
+        return list(inventory.collection("acl-privileges").values())
+    if last == "messages":
+        return list(inventory.collection("messages").values())
+    try:
+        return list(inventory.collection(route.segment).values())
+    except KeyError:
+        return []
+
+
+def _document_sample(route: Route, inventory: Inventory) -> dict[str, Any] | None:
+    first_pool = next(iter(inventory.collection("pools")))
+    first_vm = next(iter(inventory.collection("vms")))
+    documents: dict[str, Callable[[], dict[str, Any]]] = {
+        "/dashboard": lambda: inventory.dashboard(),
+        "/ping": lambda: {"result": "pong", "timestamp": 1753776067468},
+        "/gui-routes": lambda: {"xo5": "/", "xo6": "/v6"},
+        "/mcp/status": lambda: {"enabled": True},
+        "/pools/{id}/dashboard": lambda: inventory.pool_dashboard(first_pool),
+        "/vms/{id}/dashboard": lambda: inventory.vm_dashboard(first_vm),
+        "/hosts/{id}/smt": lambda: {"enabled": True},
+        "/backup-repositories/{id}/health": lambda: {"success": True},
+    }
+    build = documents.get(route.row.path)
+    return build() if build else None
+
+
+def _example_value(route: Route, inventory: Inventory, keys: list[str]) -> Any:
+    document = _document_sample(route, inventory)
+    if document is not None:
+        return pick(document, keys)
+    samples = _samples(route, inventory)[:2]
+    if route.row.path.endswith(("missing_patches", "authentication_tokens")):
+        return [pick(s, keys) for s in samples]
+    return pick(samples[0], keys) if samples else None
+
+
+def _examples(route: Route, inventory: Inventory) -> dict[str, Any] | None:
+    keys = [k for k in route.row.example_keys.split(",") if k]
+    if not keys:
+        return None
+    if "query:fields" not in route.row.params:
+        value = _example_value(route, inventory, keys)
+        return None if value is None else {"Example 1": {"value": value}}
+    samples = _samples(route, inventory)[:2]
+    if not samples:
+        return None
+    target = route.row.path.rsplit("/", 1)[1] if "{id}/" in route.row.path else route.segment
+    links = [href(target, s["id"]) for s in samples]
+    objects = [{**pick(s, keys), "href": link} for s, link in zip(samples, links, strict=True)]
+    return {"Example 1": {"value": links}, "Example 2": {"value": objects}}
+
+
+def _responses(route: Route, inventory: Inventory) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    examples = _examples(route, inventory)
+    for code in route.row.responses.split(","):
+        response: dict[str, Any] = {"description": _RESPONSES.get(code, "Response")}
+        if code in ("200", "201") and examples is not None:
+            response["content"] = {"application/json": {"schema": {}, "examples": examples}}
+            examples = None  # XO documents its examples once, on the first success code
+        elif code == "202":
+            task = {"Example 1": {"value": {"taskId": "0m7kl0j9l"}}}
+            response["content"] = {"application/json": {"schema": {}, "examples": task}}
+        responses[code] = response
+    return responses
+
+
+def _request_body(route: Route) -> dict[str, Any] | None:
+    entry = BODIES.get((route.row.method, route.row.path))
+    if entry is None:
+        return None
+    schema, required = entry
+    media = str(schema.get("contentType", "application/json"))
+    clean = {k: v for k, v in schema.items() if k != "contentType"}
+    return {"required": required, "content": {media: {"schema": clean}}}
+
+
+def _security(row: Row) -> list[dict[str, list[str]]] | None:
+    if not row.security:
+        return None
+    name, _, scope = row.security.partition(":")
+    return [{name: [scope] if scope else []}]
+
+
+def _operation(route: Route, inventory: Inventory) -> dict[str, Any]:
+    row = route.row
+    operation: dict[str, Any] = {
+        "operationId": row.operation_id,
+        "responses": _responses(route, inventory),
+        "description": _description(route),
+        "tags": row.tags.split(","),
+    }
+    security = _security(row)
+    if security is not None:
+        operation["security"] = security
+    parameters = _parameters(route)
+    if parameters:
+        operation["parameters"] = parameters
+    body = _request_body(route)
+    if body is not None:
+        operation["requestBody"] = body
+    if row.deprecated:
+        operation["deprecated"] = True
+    if row.exposure is not None:
+        operation["x-mcp-exposure"] = row.exposure
+    return operation
+
+
+def build_spec(inventory: Inventory) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        paths.setdefault(route.row.path, {})[route.row.method.lower()] = _operation(
+            route, inventory
+        )
+    return {
+        "openapi": "3.0.0",
+        "info": {
+            "title": "Xen Orchestra REST API (xo-mcp simulator)",
+            "version": API_VERSION,
+            "description": "The XO REST API as simulated by xo-mcp-sim.",
+        },
+        "servers": [{"url": "/rest/v0"}],
+        "components": {
+            "securitySchemes": {
+                "token": {"type": "apiKey", "name": "authenticationToken", "in": "cookie"},
+                "basic": {"type": "http", "scheme": "basic"},
+            }
+        },
+        "paths": paths,
+    }

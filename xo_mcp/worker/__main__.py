@@ -1,0 +1,3 @@
+from xo_mcp.worker.cli import main
+
+main()

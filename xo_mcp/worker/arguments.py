@@ -1,0 +1,64 @@
+"""Check tool arguments against the tool's input schema (the SDK 2.x no longer does it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+}
+MAX_STRING = 100_000
+
+
+def _type_ok(value: Any, expected: str) -> bool:
+    if expected in ("number", "integer") and isinstance(value, bool):
+        return False
+    return isinstance(value, _TYPES.get(expected, (object,)))
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _property_problem(name: str, value: Any, schema: dict[str, Any]) -> str | None:
+    expected = schema.get("type")
+    if isinstance(expected, str) and not _type_ok(value, expected):
+        return f"`{name}` must be a {expected}, got {_shown(value)}"
+    if "enum" in schema and value not in schema["enum"]:
+        choices = ", ".join(map(str, schema["enum"]))
+        return f"`{name}` must be one of: {choices} (got {_shown(value)})"
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        return f"`{name}` is too long ({len(value)} characters, at most {MAX_STRING})"
+    return None
+
+
+def check_arguments(arguments: Any, schema: dict[str, Any]) -> list[str]:
+    """Every problem with `arguments`, worded for a model to correct its call."""
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        return [f"arguments must be an object, got {_shown(arguments)}"]
+    properties: dict[str, Any] = schema.get("properties", {})
+    problems = [
+        f"`{name}` is required"
+        for name in schema.get("required", [])
+        if arguments.get(name) is None
+    ]
+    for name, value in arguments.items():
+        if name not in properties:
+            if schema.get("additionalProperties") is False:
+                allowed = ", ".join(properties) or "none"
+                problems.append(f"unknown argument `{name}` (allowed: {allowed})")
+            continue
+        if value is None:
+            continue
+        problem = _property_problem(name, value, properties[name])
+        if problem:
+            problems.append(problem)
+    return problems

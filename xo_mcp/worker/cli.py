@@ -1,0 +1,188 @@
+"""`xo-mcp`: one MCP server for one Xen Orchestra, configured like `@xen-orchestra/mcp`.
+
+Imports are deferred: `--help` and configuration errors answer at once, and the MCP SDK
+(the slowest import) loads in a thread while XO is being contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import threading
+from pathlib import Path
+
+from xo_mcp import __version__
+from xo_mcp.worker.exits import EXIT_CONFIG, EXIT_OK
+from xo_mcp.worker.settings import ENV_HELP, ConfigError, WorkerSettings, load_settings
+
+EXIT_HELP = """\
+exit codes:
+  0  stopped normally       1  XO unreachable, invalid spec or other failure
+  2  configuration error    3  MCP disabled by XO's administrator (do not restart)
+"""
+LAST_ERROR_FILE = "last-error"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xo-mcp",
+        description=(
+            "MCP server for one Xen Orchestra instance: tools generated from XO's OpenAPI spec, "
+            "read-only unless XO_MCP_ENABLE_ACTIONS=1. A drop-in for `npx @xen-orchestra/mcp`."
+        ),
+        epilog=ENV_HELP + "\n" + EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--listen",
+        metavar="ADDRESS",
+        help="serve Streamable HTTP on unix:PATH or a loopback HOST:PORT instead of stdio",
+    )
+    parser.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="instance name for audit lines and tokens (same as XO_MCP_INSTANCE)",
+    )
+    parser.add_argument(
+        "--sandbox",
+        choices=("required", "warn", "off"),
+        default="off",
+        help="before reading secrets: become non-dumpable and enter a Landlock sandbox "
+        "(required: refuse to run without Landlock; warn: carry on with a warning)",
+    )
+    parser.add_argument(
+        "--runtime-dir",
+        type=Path,
+        metavar="DIR",
+        help="the only directory a sandboxed worker may write (its socket lives there)",
+    )
+    parser.add_argument("--version", action="version", version=f"xo-mcp {__version__}")
+    return parser
+
+
+def log(message: str) -> None:
+    print(f"xo-mcp: {message}", file=sys.stderr, flush=True)
+
+
+def _harden(mode: str, runtime_dir: Path | None) -> None:
+    """Isolate the process before it touches a secret (fleet workers run sandboxed)."""
+    from xo_mcp import sandbox
+
+    if runtime_dir is not None:
+        sandbox.die_with_parent()
+    readable = [
+        Path(os.environ[key])
+        for key in ("XO_TOKEN_FILE", "XO_PASSWORD_FILE", "XO_CA_BUNDLE")
+        if os.environ.get(key)
+    ]
+    log(sandbox.sandbox_worker(mode, readable, runtime_dir))  # type: ignore[arg-type]
+
+
+def _preload_sdk() -> threading.Thread:
+    """Import the MCP SDK in the background while the main thread talks to XO."""
+
+    def load() -> None:
+        import xo_mcp.worker.server
+        import xo_mcp.worker.transport  # noqa: F401
+
+    thread = threading.Thread(target=load, name="sdk-import", daemon=True)
+    thread.start()
+    return thread
+
+
+def _note_error(runtime_dir: Path | None, message: str | None) -> None:
+    """Leave the start-up error where the fleet launcher can show it (`fleet_status`)."""
+    if runtime_dir is None:
+        return
+    path = runtime_dir / LAST_ERROR_FILE
+    try:
+        if message is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(message + "\n", encoding="utf-8")
+    except OSError:
+        pass
+
+
+async def _serve(settings: WorkerSettings, args: argparse.Namespace) -> int:
+    from xo_mcp.worker.boot import BootError, boot
+
+    preload = _preload_sdk()
+    listen = None
+    if args.listen is not None:
+        from xo_mcp.worker.transport import Listen
+
+        listen = Listen.parse(args.listen)
+        if not listen.is_loopback:
+            log(
+                f"refusing to listen on {args.listen}: the worker has no authentication. Use "
+                "unix:PATH or a loopback address, or xo-mcp-fleet for an authenticated port."
+            )
+            return EXIT_CONFIG
+    try:
+        booted = await boot(settings)
+    except BootError as error:
+        log(str(error))
+        _note_error(args.runtime_dir, str(error))
+        return error.exit_code
+    _note_error(args.runtime_dir, None)
+    preload.join()
+    from xo_mcp.worker.server import WorkerServer
+    from xo_mcp.worker.transport import bound_socket, describe, serve_http, serve_stdio
+
+    server = WorkerServer(booted.runner, booted.tools).server
+    try:
+        if listen is None:
+            await serve_stdio(server)
+            return EXIT_OK
+        sock = bound_socket(listen)
+        log(f"serving MCP on {describe(sock)}")
+        status = {
+            "instance": settings.instance,
+            "xo_url": settings.xo_url,
+            "api_version": booted.catalog.version or None,
+            "tools": len(booted.tools),
+            "actions": settings.enable_actions,
+        }
+        await serve_http(server, sock, status)
+    finally:
+        await booted.client.aclose()
+    return EXIT_OK
+
+
+def _settings_or_exit(runtime_dir: Path | None) -> WorkerSettings:
+    try:
+        return load_settings()
+    except ConfigError as error:
+        _note_error(runtime_dir, "configuration error: " + "; ".join(error.problems))
+        print("xo-mcp: configuration error:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        print("run `xo-mcp --help` for every variable", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.instance:
+        os.environ["XO_MCP_INSTANCE"] = args.instance
+    if args.sandbox != "off":
+        from xo_mcp.sandbox import SandboxError
+
+        try:
+            _harden(args.sandbox, args.runtime_dir)
+        except SandboxError as error:
+            log(str(error))
+            _note_error(args.runtime_dir, str(error))
+            sys.exit(EXIT_CONFIG)
+    settings = _settings_or_exit(args.runtime_dir)
+    try:
+        code = asyncio.run(_serve(settings, args))
+    except ValueError as error:
+        log(str(error))
+        code = EXIT_CONFIG
+    except KeyboardInterrupt:
+        code = EXIT_OK
+    sys.exit(code)

@@ -1,0 +1,6 @@
+"""The worker's exit codes, documented in the README; supervisors rely on them."""
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # XO unreachable, invalid spec, unexpected error: worth a restart
+EXIT_CONFIG = 2  # missing or contradictory settings: fix the configuration first
+EXIT_MCP_DISABLED = 3  # XO's administrator disabled MCP: do not restart in a loop

@@ -1,0 +1,207 @@
+"""XO's OpenAPI document → operations grouped by domain, following the official server's rules.
+
+A domain is the first path segment (not the first tag); GET operations become `{domain}_query`
+operations and the others `{domain}_action` operations. Skipped, in this order: binary and
+stats routes, endless streams, deny-listed operations, and anything whose `x-mcp-exposure` is
+not `allow` (or `confirm` with actions enabled). A missing exposure means deny.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+
+# Same exclusions as the official server: payloads an LLM context cannot use.
+_EXCLUDED_PATHS = (
+    re.compile(r"\.(txt|tgz|tar|gz|zip|raw|iso|vhd|xva|ova|ndjson)$"),
+    re.compile(r"\.\{[^}]+\}$"),
+    re.compile(r"/stats$"),
+)
+_PLACEHOLDER = re.compile(r"\{([^}]+)\}")
+_STREAM_WORDS = re.compile(r"\bSSE\b|server-sent events", re.IGNORECASE)
+
+
+class SpecError(ValueError):
+    """The document is not an OpenAPI spec the worker can build tools from."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str  # the operationId (or a derived fallback)
+    method: str  # upper case
+    path: str  # relative to /rest/v0, with {placeholders}
+    description: str
+    default_fields: str | None = None
+    requires_confirm: bool = False
+    body_schema: dict[str, Any] | None = None
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        return tuple(_PLACEHOLDER.findall(self.path))
+
+    @property
+    def signature(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass
+class Domain:
+    segment: str  # e.g. "vm-templates"
+    queries: list[Operation] = field(default_factory=list)
+    actions: list[Operation] = field(default_factory=list)
+
+    @property
+    def prefix(self) -> str:
+        return self.segment.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class ApiCatalog:
+    domains: dict[str, Domain]
+    components: dict[str, Any] = field(default_factory=dict)
+    title: str = ""
+    version: str = ""
+    skipped_streams: tuple[str, ...] = ()
+
+
+def _derived_id(method: str, path: str) -> str:
+    segments = [s for s in path.replace("{", "").replace("}", "").split("/") if s]
+    return "_".join([method.lower(), *segments])
+
+
+def default_fields(operation: dict[str, Any]) -> str | None:
+    """Keys of the first example object of the 200 (then 201) response, `href` excluded."""
+    responses = operation.get("responses") or {}
+    for status in ("200", "201"):
+        content = (responses.get(status) or {}).get("content") or {}
+        for media in content.values():
+            for example in ((media or {}).get("examples") or {}).values():
+                value = (example or {}).get("value")
+                candidate = value[0] if isinstance(value, list) and value else value
+                if isinstance(candidate, dict):
+                    keys = [key for key in candidate if key != "href"]
+                    if keys:
+                        return ",".join(keys)
+    return None
+
+
+def _is_stream(method: str, path: str, operation: dict[str, Any]) -> bool:
+    """Endless responses (SSE) would hang a tool call until its timeout."""
+    if method == "get" and path == "/events":
+        return True
+    for response in (operation.get("responses") or {}).values():
+        if "text/event-stream" in ((response or {}).get("content") or {}):
+            return True
+    return bool(_STREAM_WORDS.search(str(operation.get("description") or "")))
+
+
+class _Budget:
+    """Caps how much of a schema gets inlined: `$ref` cycles and fan-out cannot explode."""
+
+    def __init__(self, nodes: int) -> None:
+        self.nodes = nodes
+
+
+def _resolve(schema: Any, components: dict[str, Any], budget: _Budget, depth: int) -> Any:
+    budget.nodes -= 1
+    if depth > 12 or budget.nodes <= 0:
+        return {"type": "object"}
+    if isinstance(schema, list):
+        return [_resolve(item, components, budget, depth + 1) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        name = ref.rsplit("/", 1)[-1] if ref.startswith("#/components/schemas/") else None
+        target = components.get(name) if name else None
+        if not isinstance(target, dict):
+            return {"type": "object"}
+        return _resolve(target, components, budget, depth + 1)
+    return {key: _resolve(value, components, budget, depth + 1) for key, value in schema.items()}
+
+
+def resolve_schema(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    """Inline local `$ref`s of a request-body schema, within a fixed budget of nodes."""
+    resolved = _resolve(schema, components, _Budget(5_000), 0)
+    return resolved if isinstance(resolved, dict) else {"type": "object"}
+
+
+def _body_schema(operation: dict[str, Any]) -> dict[str, Any] | None:
+    """The raw JSON body schema; resolved only when a call needs it (start-up stays cheap)."""
+    content = ((operation.get("requestBody") or {}).get("content")) or {}
+    media = content.get("application/json")
+    if not isinstance(media, dict) or not isinstance(media.get("schema"), dict):
+        return None
+    schema: dict[str, Any] = media["schema"]
+    return schema
+
+
+def _denied(deny: frozenset[str], name: str, method: str, path: str) -> bool:
+    return name in deny or f"{method.upper()} {path}" in deny
+
+
+def _exposure_allows(operation: dict[str, Any], actions: bool) -> tuple[bool, bool]:
+    exposure = operation.get("x-mcp-exposure")
+    if exposure == "allow":
+        return True, False
+    if exposure == "confirm":
+        return actions, True
+    return False, False
+
+
+def _operations(spec: dict[str, Any]) -> Iterable[tuple[str, str, dict[str, Any]]]:
+    for path, item in spec["paths"].items():
+        if not isinstance(item, dict):
+            continue
+        for method in HTTP_METHODS:
+            operation = item.get(method)
+            if isinstance(operation, dict):
+                yield path, method, operation
+
+
+def parse_spec(spec: Any, *, actions: bool = False, deny: Iterable[str] = ()) -> ApiCatalog:
+    """Build the catalog; `deny` holds operationIds or `METHOD /path` entries."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
+        raise SpecError('invalid OpenAPI spec: missing "paths" object')
+    components = (spec.get("components") or {}).get("schemas") or {}
+    denied = frozenset(deny)
+    domains: dict[str, Domain] = {}
+    streams: list[str] = []
+    for path, method, raw in _operations(spec):
+        if not isinstance(path, str) or any(rule.search(path) for rule in _EXCLUDED_PATHS):
+            continue
+        name = raw.get("operationId") if isinstance(raw.get("operationId"), str) else None
+        name = name or _derived_id(method, path)
+        if _denied(denied, name, method, path):
+            continue
+        exposed, confirm = _exposure_allows(raw, actions)
+        if not exposed:
+            continue
+        if _is_stream(method, path, raw):
+            streams.append(f"{method.upper()} {path}")
+            continue
+        segment = path.lstrip("/").split("/")[0]
+        domain = domains.setdefault(segment, Domain(segment))
+        description = raw.get("summary") or raw.get("description") or f"{method.upper()} {path}"
+        operation = Operation(
+            name=name,
+            method=method.upper(),
+            path=path,
+            description=str(description),
+            default_fields=default_fields(raw) if method == "get" else None,
+            requires_confirm=confirm,
+            body_schema=_body_schema(raw) if method != "get" else None,
+        )
+        (domain.queries if method == "get" else domain.actions).append(operation)
+    info: dict[str, Any] = spec["info"] if isinstance(spec.get("info"), dict) else {}
+    return ApiCatalog(
+        domains=domains,
+        components=components if isinstance(components, dict) else {},
+        title=str(info.get("title", "")),
+        version=str(info.get("version", "")),
+        skipped_streams=tuple(streams),
+    )

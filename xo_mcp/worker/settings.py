@@ -1,0 +1,214 @@
+"""The worker's configuration, read from the environment exactly like `@xen-orchestra/mcp`.
+
+Beyond the official variables: `XO_TOKEN_FILE` / `XO_PASSWORD_FILE` (secrets from files),
+`XO_CA_BUNDLE` (trust a private CA), `XO_TLS_INSECURE=1` (skip verification, loudly),
+`XO_DOCS_URL`, `XO_MCP_TIMEOUT`, `XO_MCP_INSTANCE` (name in audit lines and tokens) and
+`XO_MCP_MAX_RESPONSE_CHARS` (cap on what one tool call returns).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from xo_mcp.worker.proxy import ProxySettings
+
+DEFAULT_DOCS_URL = "https://docs.xen-orchestra.com"
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_MAX_RESPONSE_CHARS = 200_000
+DEFAULT_WAIT_TIMEOUT_S = 120.0
+
+ENV_HELP = """\
+environment (as @xen-orchestra/mcp):
+  XO_URL                   Xen Orchestra URL, e.g. https://xo.example.com (required)
+  XO_TOKEN                 authentication token (wins over username/password)
+  XO_USERNAME, XO_PASSWORD XO user and password (when no token)
+  XO_MCP_ENABLE_ACTIONS=1  expose write operations ({domain}_action tools)
+  XO_MCP_DENY_LIST         comma-separated operationIds or "METHOD /path" to hide
+  HTTP_PROXY, HTTPS_PROXY, NO_PROXY (and lowercase forms)
+environment (xo-mcp additions):
+  XO_TOKEN_FILE, XO_PASSWORD_FILE   read the secret from a file instead
+  XO_CA_BUNDLE             PEM file of CAs to trust for XO's certificate
+  XO_TLS_INSECURE=1        do not verify XO's certificate (logged as a warning)
+  XO_DOCS_URL              documentation site for search_documentation
+                           (default https://docs.xen-orchestra.com)
+  XO_MCP_TIMEOUT           seconds per XO request (default 30)
+  XO_MCP_INSTANCE          instance name shown in audit lines and confirm tokens
+  XO_MCP_MAX_RESPONSE_CHARS  longest tool output before truncation (default 200000)
+  XO_MCP_WAIT_TIMEOUT      longest wait for an action's task with `wait` (default 120)
+"""
+
+
+class ConfigError(Exception):
+    """Every problem found in the environment, so the user fixes them all at once."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Credentials:
+    token: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def mode(self) -> str:
+        return "token" if self.token is not None else "basic"
+
+    def __repr__(self) -> str:  # never print a secret, even in a traceback
+        return f"Credentials(mode={self.mode!r}, username={self.username!r})"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    xo_url: str
+    credentials: Credentials
+    enable_actions: bool = False
+    deny: tuple[str, ...] = ()
+    proxy: ProxySettings = field(default_factory=ProxySettings)
+    ca_bundle: Path | None = None
+    tls_insecure: bool = False
+    docs_url: str = DEFAULT_DOCS_URL
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    instance: str | None = None
+    max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS
+    wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S
+
+
+def _secret_from_socket(path: str) -> str:
+    """The fleet launcher hands env-provided secrets over a per-worker unix socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(path)
+        chunks = []
+        while chunk := sock.recv(4096):
+            chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8").strip()
+
+
+def _read_secret(env: Mapping[str, str], name: str, problems: list[str]) -> str | None:
+    """`NAME` from the environment, or the content of the file named by `NAME_FILE`."""
+    kind = "token" if name == "XO_TOKEN" else "password"
+    socket_path = env.get("XO_MCP_SECRET_SOCKET")
+    if socket_path and env.get("XO_MCP_SECRET_KIND") == kind:
+        try:
+            return _secret_from_socket(socket_path) or None
+        except OSError as error:
+            problems.append(f"cannot get the {kind} from the fleet launcher ({error})")
+            return None
+    value = env.get(name) or None
+    path = env.get(f"{name}_FILE") or None
+    if value is not None and path is not None:
+        problems.append(f"{name} and {name}_FILE are both set: keep one")
+        return None
+    if path is None:
+        return value
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as error:
+        problems.append(f"{name}_FILE={path}: cannot read it ({error.strerror})")
+        return None
+    if not text:
+        problems.append(f"{name}_FILE={path}: the file is empty")
+        return None
+    return text
+
+
+def _xo_url(env: Mapping[str, str], problems: list[str]) -> str:
+    url = (env.get("XO_URL") or "").strip()
+    if not url:
+        problems.append("XO_URL is missing: the Xen Orchestra URL, e.g. https://xo.example.com")
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problems.append(f"XO_URL={url!r} is not an http(s) URL such as https://xo.example.com")
+    return url.rstrip("/")
+
+
+def _credentials(env: Mapping[str, str], problems: list[str]) -> Credentials:
+    known = len(problems)
+    token = _read_secret(env, "XO_TOKEN", problems)
+    if token is not None:
+        return Credentials(token=token)
+    if len(problems) > known:  # the token was named but could not be read: that is the problem
+        return Credentials()
+    username = (env.get("XO_USERNAME") or "").strip() or None
+    password = _read_secret(env, "XO_PASSWORD", problems)
+    missing = [
+        name
+        for name, value in (("XO_USERNAME", username), ("XO_PASSWORD", password))
+        if value is None and not any(p.startswith(name) for p in problems)
+    ]
+    if missing:
+        problems.append(
+            f"{' and '.join(missing)} missing: set XO_TOKEN (or XO_TOKEN_FILE), "
+            "or both XO_USERNAME and XO_PASSWORD (or XO_PASSWORD_FILE)"
+        )
+    return Credentials(username=username, password=password)
+
+
+def _number(env: Mapping[str, str], name: str, default: float, problems: list[str]) -> float:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        problems.append(f"{name}={text!r} must be a positive number")
+        return default
+    return value
+
+
+def _tls(env: Mapping[str, str], problems: list[str]) -> tuple[Path | None, bool]:
+    insecure = env.get("XO_TLS_INSECURE", "") == "1"
+    bundle_text = env.get("XO_CA_BUNDLE") or None
+    if bundle_text is None:
+        return None, insecure
+    bundle = Path(bundle_text)
+    if not bundle.is_file():
+        problems.append(f"XO_CA_BUNDLE={bundle_text}: no such file")
+    if insecure:
+        problems.append("XO_CA_BUNDLE and XO_TLS_INSECURE=1 contradict each other: keep one")
+    return bundle, insecure
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
+    """Read and check the environment; raise ConfigError listing every problem."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    url = _xo_url(env, problems)
+    credentials = _credentials(env, problems)
+    ca_bundle, insecure = _tls(env, problems)
+    timeout = _number(env, "XO_MCP_TIMEOUT", DEFAULT_TIMEOUT_S, problems)
+    max_chars = _number(env, "XO_MCP_MAX_RESPONSE_CHARS", DEFAULT_MAX_RESPONSE_CHARS, problems)
+    wait_timeout = _number(env, "XO_MCP_WAIT_TIMEOUT", DEFAULT_WAIT_TIMEOUT_S, problems)
+    docs_url = (env.get("XO_DOCS_URL") or DEFAULT_DOCS_URL).rstrip("/")
+    if urlsplit(docs_url).scheme not in ("http", "https"):
+        problems.append(f"XO_DOCS_URL={docs_url!r} is not an http(s) URL")
+    if problems:
+        raise ConfigError(problems)
+    deny = tuple(
+        item.strip() for item in env.get("XO_MCP_DENY_LIST", "").split(",") if item.strip()
+    )
+    return WorkerSettings(
+        xo_url=url,
+        credentials=credentials,
+        enable_actions=env.get("XO_MCP_ENABLE_ACTIONS") == "1",
+        deny=deny,
+        proxy=ProxySettings.from_env(env),
+        ca_bundle=ca_bundle,
+        tls_insecure=insecure,
+        docs_url=docs_url,
+        timeout_s=timeout,
+        instance=env.get("XO_MCP_INSTANCE") or None,
+        max_response_chars=int(max_chars),
+        wait_timeout_s=wait_timeout,
+    )

@@ -1,0 +1,199 @@
+"""MCP tool definitions: `{domain}_query` / `{domain}_action` per domain, plus utility tools.
+
+Definitions are kept in wire form (camelCase JSON), so the same dicts serve the MCP server,
+the gateway's merged surface and the tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from xo_mcp.worker.openapi import ApiCatalog, Domain, Operation
+
+DOC_TOPICS = (
+    "installation",
+    "configuration",
+    "backups",
+    "restapi",
+    "manage",
+    "users",
+    "architecture",
+    "troubleshooting",
+    "releases",
+)
+
+ToolKind = Literal["query", "action", "utility"]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    kind: ToolKind
+    definition: dict[str, Any]
+    segment: str = ""
+    operations: dict[str, Operation] = field(default_factory=dict)
+
+
+def _string(description: str) -> dict[str, Any]:
+    return {"type": "string", "description": description}
+
+
+def _describe(operations: list[Operation]) -> str:
+    lines = []
+    for op in operations:
+        extra = [p for p in op.placeholders if p != "id"]
+        needs = f" (needs `id` and `{'`, `'.join(extra)}`)" if extra else ""
+        lines.append(f'  - "{op.name}": {op.description}{needs}')
+    return "\n".join(lines)
+
+
+def _placeholder_properties(operations: list[Operation]) -> dict[str, Any]:
+    """Path placeholders other than `{id}` become named arguments (the official server has none)."""
+    users: dict[str, list[str]] = {}
+    for op in operations:
+        for name in op.placeholders:
+            if name != "id":
+                users.setdefault(name, []).append(op.name)
+    return {
+        name: _string(f"Fills `{{{name}}}` in the path of {', '.join(ops)}")
+        for name, ops in users.items()
+    }
+
+
+def _query_tool(domain: Domain) -> ToolSpec:
+    names = [op.name for op in domain.queries]
+    properties: dict[str, Any] = {
+        "operation": {
+            "type": "string",
+            "enum": list(dict.fromkeys(names)),
+            "description": "The query operation to perform (OpenAPI operationId)",
+        },
+        "id": _string("Resource ID (required for operations on a specific item)"),
+        "filter": _string('XO filter expression (e.g. "power_state:Running")'),
+        "fields": _string(
+            'Comma-separated fields to return (e.g. "id,name_label"). Defaults come from the '
+            'OpenAPI examples. Use "*" for every field.'
+        ),
+        "limit": {"type": "number", "description": "Maximum number of results"},
+        **_placeholder_properties(domain.queries),
+    }
+    name = f"{domain.prefix}_query"
+    definition: dict[str, Any] = {
+        "name": name,
+        "title": f"Query {domain.segment}",
+        "description": (
+            f"Query {domain.segment} resources. Available operations:\n{_describe(domain.queries)}"
+        ),
+        "inputSchema": {
+            "type": "object",
+            "properties": properties,
+            "required": ["operation"],
+            "additionalProperties": False,
+        },
+        "annotations": {"readOnlyHint": True, "openWorldHint": True},
+    }
+    operations = {op.name: op for op in domain.queries}
+    return ToolSpec(name, "query", definition, domain.segment, operations)
+
+
+def _action_tool(domain: Domain) -> ToolSpec:
+    names = [op.name for op in domain.actions]
+    properties: dict[str, Any] = {
+        "operation": {
+            "type": "string",
+            "enum": list(dict.fromkeys(names)),
+            "description": "The action to perform (OpenAPI operationId)",
+        },
+        "id": _string("Resource ID (required for most actions)"),
+        "body": {
+            "type": "object",
+            "additionalProperties": True,
+            "description": "Request body (for create/update operations)",
+        },
+        "confirm_token": _string(
+            "Confirmation token returned by a prior call; repeat the same operation, id and body"
+        ),
+        "wait": {
+            "type": "boolean",
+            "description": "Wait for the XO task the action starts and return its final status",
+        },
+        **_placeholder_properties(domain.actions),
+    }
+    name = f"{domain.prefix}_action"
+    definition: dict[str, Any] = {
+        "name": name,
+        "title": f"{domain.segment} actions",
+        "description": (
+            f"Perform actions on {domain.segment} resources. Available operations:\n"
+            f"{_describe(domain.actions)}"
+        ),
+        "inputSchema": {
+            "type": "object",
+            "properties": properties,
+            "required": ["operation"],
+            "additionalProperties": False,
+        },
+        "annotations": {"destructiveHint": True, "openWorldHint": True},
+    }
+    operations = {op.name: op for op in domain.actions}
+    return ToolSpec(name, "action", definition, domain.segment, operations)
+
+
+def _utility(name: str, title: str, description: str, properties: dict[str, Any]) -> ToolSpec:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if properties:
+        schema["required"] = list(properties)
+    definition = {
+        "name": name,
+        "title": title,
+        "description": description,
+        "inputSchema": schema,
+        "annotations": {"readOnlyHint": True, "openWorldHint": True},
+    }
+    return ToolSpec(name, "utility", definition)
+
+
+UTILITY_TOOLS = (
+    _utility(
+        "check_connection",
+        "Check Connection",
+        "Test the connection to the Xen Orchestra server. Use this to validate your setup.",
+        {},
+    ),
+    _utility(
+        "search_documentation",
+        "Search XO Documentation",
+        "Search and retrieve Xen Orchestra documentation. Use this to help users understand XO "
+        "features, configuration, and best practices.",
+        {
+            "topic": {
+                "type": "string",
+                "enum": list(DOC_TOPICS),
+                "description": "Documentation topic to retrieve",
+            }
+        },
+    ),
+    _utility(
+        "get_infrastructure_summary",
+        "Get Infrastructure Summary",
+        "Get a high-level summary of the entire XO infrastructure (pools, hosts, VMs counts)",
+        {},
+    ),
+)
+
+
+def build_tools(catalog: ApiCatalog) -> list[ToolSpec]:
+    """Domain tools in spec order (queries then actions per domain), then utility tools."""
+    tools: list[ToolSpec] = []
+    for domain in catalog.domains.values():
+        if domain.queries:
+            tools.append(_query_tool(domain))
+        if domain.actions:
+            tools.append(_action_tool(domain))
+    tools.extend(UTILITY_TOOLS)
+    return tools

@@ -1,0 +1,116 @@
+"""Serve an MCP `Server` on stdio, on a unix socket or on a loopback TCP port (Streamable HTTP)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mcp.server import NotificationOptions, Server
+from mcp.server.transport_security import TransportSecuritySettings
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Where to serve: `unix:PATH` or `HOST:PORT`."""
+
+    unix_path: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Listen:
+        if text.startswith("unix:"):
+            path = text[len("unix:") :]
+            if not path:
+                raise ValueError(
+                    "unix: needs a socket path, e.g. unix:/tmp/xo-mcp/production/mcp.sock"
+                )
+            return cls(unix_path=Path(path))
+        host, sep, port = text.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"expected unix:PATH or HOST:PORT, got {text!r}")
+        return cls(host=host.strip("[]"), port=int(port))
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.unix_path is not None or self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+async def serve_stdio(server: Server[Any]) -> None:
+    from mcp.server.stdio import stdio_server
+
+    options = server.create_initialization_options(NotificationOptions())
+    async with stdio_server() as (read, write):
+        await server.run(read, write, options)
+
+
+def _unix_socket(path: Path) -> socket.socket:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # Only this user may connect: the socket is the worker's whole control surface.
+    old_umask = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+    finally:
+        os.umask(old_umask)
+    return sock
+
+
+def _tcp_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def bound_socket(listen: Listen) -> socket.socket:
+    if listen.unix_path is not None:
+        return _unix_socket(listen.unix_path)
+    return _tcp_socket(listen.host, listen.port)
+
+
+def describe(sock: socket.socket) -> str:
+    address = sock.getsockname()
+    if isinstance(address, str):
+        return f"unix:{address}"
+    host, port = address[:2]
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}/mcp"
+
+
+async def serve_http(
+    server: Server[Any], sock: socket.socket, status: dict[str, Any] | None = None
+) -> None:
+    """Serve MCP at /mcp; `status` (if given) is published at GET /status for the gateway."""
+    import uvicorn
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def status_endpoint(request: Request) -> JSONResponse:
+        return JSONResponse(status or {})
+
+    # Over a unix socket the filesystem guards access and the Host header is meaningless;
+    # on loopback TCP the SDK's DNS-rebinding allow-list applies.
+    security = (
+        TransportSecuritySettings(enable_dns_rebinding_protection=False)
+        if sock.family == socket.AF_UNIX
+        else None
+    )
+    app = server.streamable_http_app(
+        transport_security=security, custom_starlette_routes=[Route("/status", status_endpoint)]
+    )
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2
+    )
+    await uvicorn.Server(config).serve(sockets=[sock])
