@@ -217,10 +217,10 @@ def check_vm_likes(inv: Inventory) -> None:
         assert host["$pool"] in pools
         assert host["controlDomain"] in host["residentVms"]
         for vm_id in host["residentVms"]:
-            vm = inv.get("vms", vm_id) or inv.get("vm-controllers", vm_id)
-            assert vm is not None
-            assert vm["$container"] == host["id"]
-            assert vm["power_state"] in ("Running", "Paused")
+            resident = inv.get("vms", vm_id) or inv.get("vm-controllers", vm_id)
+            assert resident is not None
+            assert resident["$container"] == host["id"]
+            assert resident["power_state"] in ("Running", "Paused")
 
 
 def check_storage(inv: Inventory) -> None:
@@ -271,6 +271,11 @@ def check_consistent(inv: Inventory) -> None:
         assert inv.collection("hosts")[pool["master"]]["$pool"] == pool["id"]
     for schedule in inv.collection("schedules").values():
         assert schedule["jobId"] in inv.collection("backup-jobs")
+    repos = inv.collection("backup-repositories")
+    for archive in inv.collection("backup-archives").values():
+        assert archive["backupRepository"] in repos
+    for job in inv.collection("backup-jobs").values():
+        assert all(r in repos for r in job["remotes"]["id"]["__or"])
 
 
 # ---------------------------------------------------------------------- determinism
@@ -514,6 +519,8 @@ def test_dashboard_counts(inventory: Inventory) -> None:
     assert board["nHosts"] == len(inventory.collection("hosts"))
     assert board["vmsStatus"]["total"] == len(vms)
     assert board["vmsStatus"]["running"] == sum(vm["power_state"] == "Running" for vm in vms)
+    protection = board["backups"]["vmsProtection"]
+    assert sum(protection.values()) == len(vms)
     status = board["vmsStatus"]
     assert status["active"] + status["inactive"] + status["unknown"] == status["total"]
     hosts = board["hostsStatus"]
@@ -669,6 +676,7 @@ def test_clone_vm(fresh: Inventory) -> None:
         source["$pool"],
     )
     assert clone["snapshots"] == []
+    assert (clone["addresses"], clone["mainIpAddress"]) == ({}, None)
     assert len(clone["$VBDs"]) == len(source["$VBDs"])
     assert len(clone["VIFs"]) == len(source["VIFs"])
     mine = {v["id"] for _, v in fresh.vdis_of(clone_id)}
@@ -772,6 +780,7 @@ def test_delete_vdi(fresh: Inventory) -> None:
         "messages",
         "tasks",
         "servers",
+        "backup-repositories",
     ],
 )
 def test_delete_keeps_relations(fresh: Inventory, segment: str) -> None:

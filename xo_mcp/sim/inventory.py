@@ -537,6 +537,9 @@ class Inventory:
                     "user": self._admin_id,
                 },
                 "tags": [] if from_template else list(source["tags"]),
+                # Guest metrics belong to the running source, not to its copy.
+                "addresses": {},
+                "mainIpAddress": None,
             }
         )
         if from_template:
@@ -734,7 +737,7 @@ class Inventory:
             self._put("acl-roles", role)
             if not template:
                 role["userIds"] = users[1:2]
-            if groups and index < len(groups) + 1 and index > 0:
+            if groups and index > 0:
                 group = groups[(index - 1) % len(groups)]
                 role["groupIds"].append(group["id"])
                 group["aclRoleIds"].append(role["id"])
@@ -2094,6 +2097,15 @@ class Inventory:
             if schedule.get("jobId") == job["id"]:
                 self._data["schedules"].pop(schedule_id)
 
+    def _forget_backup_repository(self, repo: Obj) -> None:
+        for archive_id, archive in list(self._data["backup-archives"].items()):
+            if archive.get("backupRepository") == repo["id"]:
+                self._data["backup-archives"].pop(archive_id)
+        for job in self._data["backup-jobs"].values():
+            targets = (job.get("remotes") or {}).get("id", {}).get("__or")
+            _remove(targets, repo["id"])
+        self._repo_capacity.pop(repo["id"], None)
+
     def _forget_schedule(self, schedule: Obj) -> None:
         job = self._data["backup-jobs"].get(schedule.get("jobId") or "")
         if job is not None:
@@ -2121,6 +2133,7 @@ class Inventory:
         "acl-privileges": _forget_privilege,
         "backup-jobs": _forget_backup_job,
         "schedules": _forget_schedule,
+        "backup-repositories": _forget_backup_repository,
     }
 
     # ------------------------------------------------------------------ view helpers
@@ -2269,7 +2282,16 @@ class Inventory:
             if previous is None or log["start"] > previous["start"]:
                 last[log["jobId"]] = log
         statuses = [last[j["id"]]["status"] for j in jobs if j["id"] in last]
-        protected = {vm_id for j in jobs if j["type"] == "backup" for vm_id in self._job_vm_ids(j)}
+        covered: set[str] = set()
+        protected: set[str] = set()
+        for job in jobs:
+            if job["type"] != "backup":
+                continue
+            vm_ids = self._job_vm_ids(job)
+            covered.update(vm_ids)
+            # A VM is protected when at least one of its jobs last succeeded.
+            if last.get(job["id"], {}).get("status") == "success":
+                protected.update(vm_ids)
         return {
             "jobs": {
                 "disabled": sum(1 for j in jobs if j["id"] not in enabled_jobs),
@@ -2294,8 +2316,8 @@ class Inventory:
             ],
             "vmsProtection": {
                 "protected": len(protected),
-                "unprotected": 0,
-                "notInJob": len(self._data["vms"]) - len(protected),
+                "unprotected": len(covered - protected),
+                "notInJob": len(self._data["vms"]) - len(covered),
             },
         }
 

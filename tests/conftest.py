@@ -1,0 +1,48 @@
+"""Fixtures shared by every test module."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from support.npm import NpmPeers, NpmUnavailable, npm_peers
+from support.processes import Sim, start_sim
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def sim() -> Iterator[Sim]:
+    """A simulated XO shared by tests that do not change its state."""
+    server = start_sim("--seed", "1")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_sim() -> Iterator[Sim]:
+    """A simulated XO of one's own, for tests that flip switches or run actions."""
+    server = start_sim("--seed", "3")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def npm() -> NpmPeers:
+    """The official server, the real spec and the TypeScript SDK from npm.
+
+    Skipped with a reason only when npm is unreachable and CI is not set; in CI it must work.
+    """
+    try:
+        return npm_peers()
+    except NpmUnavailable as error:
+        if IN_CI:
+            pytest.fail(f"npm peers are required in CI: {error}")
+        pytest.skip(f"npm registry unreachable: {error}")

@@ -1,0 +1,49 @@
+"""Real MCP clients (the Python SDK) over stdio and Streamable HTTP, in both protocol eras."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx2
+import mcp_types as types
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+LEGACY = "legacy"  # initialize handshake, 2025-11-25
+MODERN = "2026-07-28"
+ERAS = (LEGACY, MODERN)
+
+
+@asynccontextmanager
+async def stdio_client(
+    command: list[str], env: dict[str, str], *, mode: str = LEGACY, **options: Any
+) -> AsyncIterator[Client]:
+    params = StdioServerParameters(command=command[0], args=command[1:], env=env)
+    async with Client(params, mode=mode, cache=None, **options) as client:
+        yield client
+
+
+@asynccontextmanager
+async def http_client(
+    url: str, *, token: str | None = None, mode: str = LEGACY, **options: Any
+) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(60, read=300)) as http:
+        transport = streamable_http_client(url, http_client=http)
+        async with Client(transport, mode=mode, cache=None, **options) as client:
+            yield client
+
+
+def text(result: types.CallToolResult) -> str:
+    return "\n".join(block.text for block in result.content if isinstance(block, types.TextContent))
+
+
+def tool_names(result: types.ListToolsResult) -> list[str]:
+    return [tool.name for tool in result.tools]
+
+
+def operations(tool: types.Tool) -> list[str]:
+    return list(tool.input_schema["properties"]["operation"]["enum"])

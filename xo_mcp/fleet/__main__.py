@@ -1,0 +1,3 @@
+from xo_mcp.fleet.cli import main
+
+main()

@@ -1,0 +1,3 @@
+from xo_mcp.sim.cli import main
+
+main()
