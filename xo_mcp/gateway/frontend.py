@@ -9,10 +9,10 @@ tell clients when a worker's surface changes (handshake sessions get `tools/list
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import mcp_types as types
@@ -32,6 +32,8 @@ from xo_mcp.gateway.upstream import WorkerDown, WorkerLink
 from xo_mcp.worker import elicit
 from xo_mcp.worker.meta import MCP_DISABLED_META_KEY, PRINCIPAL_META_KEY
 from xo_mcp.worker.server import OVERVIEW_PROMPT, overview_prompt
+
+logger = logging.getLogger("xo_mcp.gateway")
 
 FLEET_OVERVIEW = """\
 Please use the get_infrastructure_summary tool without an `instance` argument to fetch the \
@@ -176,6 +178,11 @@ class Frontend:
     async def _call_merged(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
+        return await _never_raise(params.name, self._route_merged(ctx, params))
+
+    async def _route_merged(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
         self.aggregated.remember(ctx)
         caller = self.caller(ctx)
         arguments = dict(params.arguments or {})
@@ -190,7 +197,9 @@ class Frontend:
         if not caller.may_call(params.name) or (not offering and instance is None):
             return _error(f"Unknown tool: {params.name}")
         if instance is None and params.name in FLEET_WIDE:
-            return await self._fan_out(ctx, caller, params.name, arguments, offering)
+            # Every instance gets a section, including those whose worker never came up.
+            visible = caller.visible(self.links)
+            return await self._fan_out(ctx, caller, params.name, arguments, visible)
         if instance is None:
             if len(offering) != 1:
                 return _error(
@@ -281,7 +290,8 @@ class Frontend:
         caller = self.caller(ctx)
         if not caller.may_use(name) or not caller.may_call(params.name):
             return _error(f"Unknown tool: {params.name}")
-        return await self._forward(ctx, caller, name, params, dict(params.arguments or {}))
+        work = self._forward(ctx, caller, name, params, dict(params.arguments or {}))
+        return await _never_raise(params.name, work)
 
     # --- forwarding, confirmations ------------------------------------------------------
 
@@ -372,9 +382,12 @@ class Frontend:
         return await self._call_worker(instance, caller, tool, confirmed, progress)
 
 
-async def close_quietly(tasks: list[asyncio.Task[Any]]) -> None:
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(BaseException):
-            await task
+async def _never_raise(
+    tool: str, work: Awaitable[types.CallToolResult | types.InputRequiredResult]
+) -> types.CallToolResult | types.InputRequiredResult:
+    """A gateway bug must surface as a tool error, never as a protocol error or a traceback."""
+    try:
+        return await work
+    except Exception:
+        logger.exception("gateway failed on %s", tool)
+        return _error(f"The gateway failed while routing {tool}; see its log.")

@@ -114,11 +114,6 @@ class GatewayApp:
             return
         try:
             await self._dispatch(scope, receive, send)
-        except _BodyTooLarge:
-            if not scope.get("xo_mcp.started"):
-                await _respond(
-                    send, 413, {"error": f"request body over {self.max_request_bytes} bytes"}
-                )
         except Exception:
             logger.exception("gateway request failed")
             print("xo-mcp-fleet: HTTP request failed (traceback above)", file=sys.stderr)
@@ -195,30 +190,52 @@ class GatewayApp:
                 send, 413, {"error": f"request body over {self.max_request_bytes} bytes"}
             )
             return
+        body = await self._bounded_body(receive)
+        if body is None:
+            await _respond(
+                send, 413, {"error": f"request body over {self.max_request_bytes} bytes"}
+            )
+            return
         scope[SCOPE_KEY] = caller
-        await self.routes[path](
-            scope, self._limited(receive, send, scope), self._tracking(send, scope)
-        )
+        await self.routes[path](scope, self._replay(body, receive), self._tracking(send, scope))
 
     def _origin_allowed(self, origin: str) -> bool:
         host = origin.split("://", 1)[-1]
         return _host_allowed(host, list(LOOPBACK_HOSTS) + (self.allowed_hosts or []))
 
-    def _limited(self, receive: Receive, send: Send, scope: Scope) -> Receive:
-        """Count streamed bodies too: a missing Content-Length must not bypass the limit."""
-        seen = 0
-        limit = self.max_request_bytes
+    async def _bounded_body(self, receive: Receive) -> bytes | None:
+        """Read the whole request body, or None once it exceeds the limit.
 
-        async def guarded() -> Message:
-            nonlocal seen
+        Streamed bodies without a Content-Length are counted too; MCP messages are small, so
+        buffering them costs nothing and lets the refusal be a clean 413.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_request_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
 
-        return guarded
+    @staticmethod
+    def _replay(body: bytes, receive: Receive) -> Receive:
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
 
     @staticmethod
     def _tracking(send: Send, scope: Scope) -> Send:
@@ -228,7 +245,3 @@ class GatewayApp:
             await send(message)
 
         return tracked
-
-
-class _BodyTooLarge(Exception):
-    pass

@@ -7,8 +7,6 @@ import contextlib
 import socket
 from typing import TYPE_CHECKING, Any
 
-from mcp.server import NotificationOptions
-
 from xo_mcp.asgi import serve_asgi
 from xo_mcp.fleet.config import Fleet, split_listen
 from xo_mcp.fleet.instances import Registry
@@ -72,9 +70,7 @@ class Gateway:
         from mcp.server.stdio import stdio_server
 
         surface = self.frontend.instances[instance] if instance else self.frontend.aggregated
-        options = surface.server.create_initialization_options(
-            NotificationOptions(tools_changed=True)
-        )
+        options = surface.server.create_initialization_options()  # declares list changes
         async with stdio_server() as (read, write):
             await surface.server.run(read, write, options)
 

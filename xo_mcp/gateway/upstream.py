@@ -15,15 +15,18 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, cast
 
+import anyio
 import httpx2
 import mcp_types as types
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.dispatcher import ProgressFnT
+from mcp.shared.exceptions import MCPError
 
 from xo_mcp.fleet.instances import Registry, State
 
 RECONNECT_S = 0.1
+HEARTBEAT_S = 1.0
 CALL_TIMEOUT_S = 300.0
 ProgressFn = ProgressFnT
 
@@ -52,76 +55,92 @@ class WorkerLink:
         self.prompts: list[types.Prompt] = []
         self.info: dict[str, Any] = {}
         self._client: Client | None = None
-        self._stack: AsyncExitStack | None = None
         self._reset = asyncio.Event()
-        self._lock = asyncio.Lock()
 
     @property
     def connected(self) -> bool:
         return self._client is not None
 
-    def _http(self, timeout: float) -> httpx2.AsyncClient:
+    def _new_http(self, timeout: float) -> httpx2.AsyncClient:
         transport = httpx2.AsyncHTTPTransport(uds=str(self.socket_path))
         return httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(timeout, connect=2.0))
 
-    async def _connect(self) -> None:
-        stack = AsyncExitStack()
-        try:
-            http = await stack.enter_async_context(self._http(CALL_TIMEOUT_S))
-            transport = streamable_http_client("http://worker/mcp", http_client=http)
-            client = Client(transport, mode="2026-07-28", cache=None)
-            await stack.enter_async_context(client)
-            tools = await _all_tools(client)
-            prompts = (await client.list_prompts()).prompts
+    async def run(self) -> None:
+        """Keep a connection to the worker, reconnecting whenever it drops or is reset."""
+        while True:
+            holder = asyncio.ensure_future(self._hold_connection())
+            try:
+                await holder
+            except BaseException:
+                # The MCP client runs its own task group in the holder task: when the worker
+                # dies, that group may cancel the holder. Only our own cancellation ends run().
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    holder.cancel()
+                    raise
+            await asyncio.sleep(RECONNECT_S)
+
+    async def _hold_connection(self) -> None:
+        """One connection, opened and closed in this same task (anyio requires it)."""
+        if not self.socket_path.exists():
+            return
+        async with AsyncExitStack() as stack:
+            http = await stack.enter_async_context(self._new_http(CALL_TIMEOUT_S))
+            # A plain request first: the MCP client is only built once the worker answers.
             info = await self._status(http)
-        except BaseException:
-            await stack.aclose()
-            raise
-        self._stack, self._client = stack, client
-        self.tools, self.prompts, self.info = tools, prompts, info
+            transport = streamable_http_client("http://worker/mcp", http_client=http)
+            client = await stack.enter_async_context(
+                Client(transport, mode="2026-07-28", cache=None)
+            )
+            self.tools = await _all_tools(client)
+            self.prompts = (await client.list_prompts()).prompts
+            self.info = info
+            self._client = client
+            try:
+                self._became_ready()
+                await self._watch(http)
+            finally:
+                self._client = None
+                if self.registry[self.name].state is State.READY:
+                    self.registry.set_state(self.name, State.STARTING)
+
+    def _became_ready(self) -> None:
+        status = self.registry[self.name]
+        status.tools = len(self.tools)
+        status.api_version = self.info.get("api_version")
+        self.registry.set_state(self.name, State.READY)
+        _log(f"{self.name}: ready ({len(self.tools)} tools)")
+        self._on_change(self.name)
+
+    async def _watch(self, http: httpx2.AsyncClient) -> None:
+        """Return when the connection must be renewed (a reset, or the worker stopped answering).
+
+        The link is the judge of readiness: supervision may have seen an exit that a fast
+        restart already undid, so a live worker is reported ready again.
+        """
+        self._reset.clear()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reset.wait(), HEARTBEAT_S)
+            if self._reset.is_set():
+                return
+            if self.registry[self.name].state not in (State.STARTING, State.FAILED):
+                continue
+            try:
+                await self._status(http)
+            except Exception:
+                return
+            self.registry.set_state(self.name, State.READY)
 
     async def _status(self, http: httpx2.AsyncClient) -> dict[str, Any]:
-        response = await http.get("http://worker/status")
-        body = response.json() if response.is_success else {}
+        response = await http.get("http://worker/status", timeout=2.0)
+        response.raise_for_status()
+        body = response.json()
         return body if isinstance(body, dict) else {}
-
-    async def _disconnect(self) -> None:
-        stack, self._stack, self._client = self._stack, None, None
-        if stack is not None:
-            with contextlib.suppress(Exception):
-                await stack.aclose()
 
     def reset(self) -> None:
         """The worker was restarted (or failed under us): reconnect and re-read its tools."""
         self._reset.set()
-
-    async def run(self) -> None:
-        """Keep connected: connect whenever the worker answers, reconnect after a reset."""
-        while True:
-            if self._client is None:
-                if await self._try_connect():
-                    continue
-                await asyncio.sleep(RECONNECT_S)
-                continue
-            await self._reset.wait()
-            self._reset.clear()
-            await self._disconnect()
-
-    async def _try_connect(self) -> bool:
-        if not self.socket_path.exists():
-            return False
-        try:
-            await self._connect()
-        except Exception:
-            return False
-        status = self.registry[self.name]
-        status.tools = len(self.tools)
-        status.api_version = self.info.get("api_version")
-        status.last_error = None if status.state is State.STARTING else status.last_error
-        self.registry.set_state(self.name, State.READY)
-        _log(f"{self.name}: ready ({len(self.tools)} tools)")
-        self._on_change(self.name)
-        return True
 
     def _require(self) -> Client:
         if self._client is not None:
@@ -146,12 +165,22 @@ class WorkerLink:
                 meta=cast(types.RequestParamsMeta, meta),
             )
             return result
-        except (httpx2.TransportError, anyio_closed_errors()) as error:
+        except MCPError as error:
+            if error.error.code != types.CONNECTION_CLOSED:
+                return _tool_error(
+                    f"instance {self.name!r} refused the call: {error.error.message}"
+                )
             self.reset()
-            raise WorkerDown(
-                f"instance {self.name!r}: the worker went away during the call "
-                f"({type(error).__name__}); it is being restarted, retry in a few seconds"
-            ) from None
+            raise WorkerDown(self._went_away()) from None
+        except (httpx2.TransportError, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self.reset()
+            raise WorkerDown(self._went_away()) from None
+
+    def _went_away(self) -> str:
+        return (
+            f"instance {self.name!r}: the worker stopped during the call (it is being restarted); "
+            "the call may or may not have reached XO: check before retrying an action"
+        )
 
     async def get_prompt(
         self, name: str, arguments: dict[str, str] | None
@@ -159,10 +188,10 @@ class WorkerLink:
         return await self._require().get_prompt(name, arguments)
 
 
-def anyio_closed_errors() -> type[Exception]:
-    import anyio
-
-    return anyio.ClosedResourceError
+def _tool_error(message: str) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=message)], is_error=True
+    )
 
 
 async def _all_tools(client: Client) -> list[types.Tool]:
@@ -182,3 +211,4 @@ def tool_digest(tools: list[types.Tool]) -> str:
     return json.dumps(
         [t.model_dump(by_alias=True, exclude_none=True) for t in tools], sort_keys=True
     )
+
