@@ -87,8 +87,12 @@ async def test_fleet_wide_tools_cover_every_instance(gateway: GatewayFleet, tool
 async def test_a_scoped_client_sees_only_its_instances(gateway: GatewayFleet) -> None:
     async with http_client(f"{gateway.url}/mcp", token=OPS_TOKEN) as client:
         tools = (await client.list_tools()).tools
-        refused = await client.call_tool("vms_query", {"instance": "production", "operation": "GetVms"})
-        action = await client.call_tool("vms_action", {"instance": "staging", "operation": "StartVm", "id": "x"})
+        refused = await client.call_tool(
+            "vms_query", {"instance": "production", "operation": "GetVms"}
+        )
+        action = await client.call_tool(
+            "vms_action", {"instance": "staging", "operation": "StartVm", "id": "x"}
+        )
         status = await client.call_tool("fleet_status", {})
     assert not any(tool.name.endswith("_action") for tool in tools)
     assert _tool(tools, "vms_query").input_schema["properties"]["instance"]["enum"] == ["staging"]

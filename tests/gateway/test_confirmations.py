@@ -47,7 +47,9 @@ async def test_a_token_runs_the_action_it_was_issued_for_once(gateway: GatewayFl
         replay = await client.call_tool("vms_action", _start(vm_id, confirm_token=token))
     assert not done.is_error and "finished: success" in text(done)
     assert replay.is_error and "Invalid or expired" in text(replay)
-    power = {vm["id"]: vm["power_state"] for vm in gateway.staging.rest("/vms", fields="id,power_state")}
+    power = {
+        vm["id"]: vm["power_state"] for vm in gateway.staging.rest("/vms", fields="id,power_state")
+    }
     assert power[vm_id] == "Running"
 
 
@@ -76,7 +78,9 @@ async def test_a_token_is_refused_to_another_client(gateway: GatewayFleet, tmp_p
 
 @pytest.mark.parametrize("mode", ERAS)
 @pytest.mark.parametrize("answer", ["accept", "decline"])
-async def test_a_human_confirms_through_elicitation(gateway: GatewayFleet, mode: str, answer: str) -> None:
+async def test_a_human_confirms_through_elicitation(
+    gateway: GatewayFleet, mode: str, answer: str
+) -> None:
     vm_id = _halted_vm(gateway)
     asked: list[str] = []
 
@@ -91,7 +95,9 @@ async def test_a_human_confirms_through_elicitation(gateway: GatewayFleet, mode:
     ) as client:
         result = await client.call_tool("vms_action", _start(vm_id, wait=True))
     assert len(asked) == 1 and "StartVm on instance staging" in asked[0]
-    power = {vm["id"]: vm["power_state"] for vm in gateway.staging.rest("/vms", fields="id,power_state")}
+    power = {
+        vm["id"]: vm["power_state"] for vm in gateway.staging.rest("/vms", fields="id,power_state")
+    }
     if answer == "accept":
         assert "finished: success" in text(result)
         assert power[vm_id] == "Running"

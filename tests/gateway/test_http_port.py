@@ -24,7 +24,9 @@ INITIALIZE = {
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
-def _post(gateway: GatewayFleet, path: str = "/mcp", *, token: str | None = ADMIN_TOKEN, **kwargs: object) -> httpx2.Response:
+def _post(
+    gateway: GatewayFleet, path: str = "/mcp", *, token: str | None = ADMIN_TOKEN, **kwargs: object
+) -> httpx2.Response:
     headers = dict(MCP_HEADERS)
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -95,12 +97,18 @@ def test_probes(gateway: GatewayFleet) -> None:
 async def test_metrics_count_calls_per_instance(gateway: GatewayFleet) -> None:
     def calls() -> int:
         body = httpx2.get(f"{gateway.url}/metrics").text
-        line = next(l for l in body.splitlines() if l.startswith('xo_mcp_tool_calls_total{instance="production"}'))
+        line = next(
+            l
+            for l in body.splitlines()
+            if l.startswith('xo_mcp_tool_calls_total{instance="production"}')
+        )
         return int(line.rsplit(" ", 1)[1])
 
     before = calls()
     async with http_client(f"{gateway.url}/mcp", token=ADMIN_TOKEN) as client:
-        result = await client.call_tool("pools_query", {"instance": "production", "operation": "GetPools"})
+        result = await client.call_tool(
+            "pools_query", {"instance": "production", "operation": "GetPools"}
+        )
     assert not result.is_error, text(result)
     metrics = httpx2.get(f"{gateway.url}/metrics").text
     assert calls() == before + 1

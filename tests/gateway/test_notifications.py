@@ -66,7 +66,15 @@ async def test_stdio_clients_get_tools_list_changed(gateway: GatewayFleet) -> No
             notices.append(anyio.current_time())
 
     env = clean_env(STAGING_TOKEN=gateway.staging.token)
-    command = [PYTHON, "-m", "xo_mcp.fleet", "run", "--stdio", "--config", str(gateway.fleet.config)]
+    command = [
+        PYTHON,
+        "-m",
+        "xo_mcp.fleet",
+        "run",
+        "--stdio",
+        "--config",
+        str(gateway.fleet.config),
+    ]
     # A second fleet on the same file would share its runtime dir: give it its own.
     config = gateway.fleet.config.parent / "stdio-fleet.toml"
     runtime = gateway.fleet.config.parent / "stdio-run"

@@ -30,12 +30,12 @@ def slow_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fleet
 failed_retry_s = 600
 [instances.healthy]
 url = "{sim.url}"
-token_file = "{tmp / 'token'}"
+token_file = "{tmp / "token"}"
 actions = true
 timeout_s = 20
 [instances.broken]
 url = "http://127.0.0.1:{free_port()}"
-token_file = "{tmp / 'token'}"
+token_file = "{tmp / "token"}"
 """
     fleet = start_fleet(tmp, toml, env=clean_env())
     try:
@@ -71,7 +71,11 @@ async def test_a_worker_killed_mid_call_fails_that_call_only(slow_fleet: tuple[F
                 results = []
 
                 async def slow_call() -> None:
-                    results.append(await client.call_tool("vms_query", {"instance": "healthy", "operation": "GetVms"}))
+                    results.append(
+                        await client.call_tool(
+                            "vms_query", {"instance": "healthy", "operation": "GetVms"}
+                        )
+                    )
 
                 group.start_soon(slow_call)
                 await anyio.sleep(1)
@@ -118,7 +122,9 @@ async def test_cancellation_reaches_the_worker(slow_fleet: tuple[Fleet, Sim]) ->
         async with http_client(f"{fleet.url}/mcp") as client:
             async with anyio.create_task_group() as group:
                 group.start_soon(
-                    client.call_tool, "pools_query", {"instance": "healthy", "operation": "GetPools"}
+                    client.call_tool,
+                    "pools_query",
+                    {"instance": "healthy", "operation": "GetPools"},
                 )
                 with anyio.fail_after(10):
                     while sim.control("GET", "state")["in_flight"] == 0:
@@ -128,7 +134,9 @@ async def test_cancellation_reaches_the_worker(slow_fleet: tuple[Fleet, Sim]) ->
                 while sim.control("GET", "state")["in_flight"] > 0:
                     await anyio.sleep(0.1)
             sim.clear_faults()
-            after = await client.call_tool("pools_query", {"instance": "healthy", "operation": "GetPools"})
+            after = await client.call_tool(
+                "pools_query", {"instance": "healthy", "operation": "GetPools"}
+            )
         assert not after.is_error
     finally:
         sim.clear_faults()

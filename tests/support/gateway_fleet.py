@@ -1,8 +1,8 @@
 """One fleet for the gateway tests: two simulated XO instances behind the HTTP port.
 
-    production  read-only, `GetVmAlarms` denied (so staging alone offers it)
-    staging     actions enabled
-    clients     admin (everything), ops (staging only, read-only)
+production  read-only, `GetVmAlarms` denied (so staging alone offers it)
+staging     actions enabled
+clients     admin (everything), ops (staging only, read-only)
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ def fleet_toml(production: Sim, staging: Sim, secrets: Path) -> str:
 [gateway]
 [[gateway.clients]]
 name = "admin"
-token_file = "{secrets / 'admin'}"
+token_file = "{secrets / "admin"}"
 [[gateway.clients]]
 name = "ops"
-token_file = "{secrets / 'ops'}"
+token_file = "{secrets / "ops"}"
 instances = ["staging"]
 read_only = true
 
@@ -52,7 +52,7 @@ failed_retry_s = 1
 
 [instances.production]
 url = "{production.url}"
-token_file = "{secrets / 'prod'}"
+token_file = "{secrets / "prod"}"
 deny = ["GetVmAlarms"]
 
 [instances.staging]

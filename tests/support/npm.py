@@ -31,7 +31,10 @@ class NpmPeers:
 
     @property
     def official_server(self) -> list[str]:
-        return ["node", str(self.root / "node_modules" / "@xen-orchestra" / "mcp" / "bin" / "xo-mcp.mjs")]
+        return [
+            "node",
+            str(self.root / "node_modules" / "@xen-orchestra" / "mcp" / "bin" / "xo-mcp.mjs"),
+        ]
 
     @property
     def real_spec(self) -> Path:
@@ -70,7 +73,10 @@ def npm_peers() -> NpmPeers:
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (peers.real_spec.exists() and (peers.node_modules / "@modelcontextprotocol" / "sdk").exists()):
+        if not (
+            peers.real_spec.exists()
+            and (peers.node_modules / "@modelcontextprotocol" / "sdk").exists()
+        ):
             _install(CACHE)
     os.environ.setdefault("NODE_NO_WARNINGS", "1")
     return peers

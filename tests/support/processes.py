@@ -86,7 +86,16 @@ class Sim:
 
 
 def start_sim(*args: str, host: str = "127.0.0.1") -> Sim:
-    command = [PYTHON, "-m", "xo_mcp.sim", "--listen", f"{host}:0", "--action-seconds", "0.05", *args]
+    command = [
+        PYTHON,
+        "-m",
+        "xo_mcp.sim",
+        "--listen",
+        f"{host}:0",
+        "--action-seconds",
+        "0.05",
+        *args,
+    ]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=clean_env()
     )
@@ -120,7 +129,9 @@ class Fleet:
         body: dict[str, Any] = httpx2.get(f"{self.url}/readyz", timeout=5).json()
         return body
 
-    def wait_ready(self, timeout_s: float = 40.0, states: tuple[str, ...] = ("ready",)) -> dict[str, Any]:
+    def wait_ready(
+        self, timeout_s: float = 40.0, states: tuple[str, ...] = ("ready",)
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
         last: dict[str, Any] = {}
         while time.monotonic() < deadline:
