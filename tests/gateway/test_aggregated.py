@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from support.gateway_fleet import ADMIN_TOKEN, OPS_TOKEN, GatewayFleet
 from support.clients import ERAS, http_client, operations, text
+from support.gateway_fleet import ADMIN_TOKEN, OPS_TOKEN, GatewayFleet
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,6 @@ from typing import Any
 import httpx2
 import mcp_types as types
 import pytest
-
 from support.clients import ERAS, http_client, text
 from support.gateway_fleet import ADMIN_TOKEN, OPS_TOKEN, GatewayFleet
 

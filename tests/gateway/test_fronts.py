@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from support.clients import ERAS, http_client, stdio_client, text, tool_names
 from support.gateway_fleet import ADMIN_TOKEN, GatewayFleet
 from support.npm import NpmPeers

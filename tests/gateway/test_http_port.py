@@ -6,7 +6,6 @@ import json
 
 import httpx2
 import pytest
-
 from support.clients import http_client, text
 from support.gateway_fleet import ADMIN_TOKEN, OPS_TOKEN, GatewayFleet
 
@@ -97,11 +96,8 @@ def test_probes(gateway: GatewayFleet) -> None:
 async def test_metrics_count_calls_per_instance(gateway: GatewayFleet) -> None:
     def calls() -> int:
         body = httpx2.get(f"{gateway.url}/metrics").text
-        line = next(
-            l
-            for l in body.splitlines()
-            if l.startswith('xo_mcp_tool_calls_total{instance="production"}')
-        )
+        prefix = 'xo_mcp_tool_calls_total{instance="production"}'
+        line = next(row for row in body.splitlines() if row.startswith(prefix))
         return int(line.rsplit(" ", 1)[1])
 
     before = calls()

@@ -9,7 +9,6 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
-
 from support.clients import LEGACY, MODERN, http_client, stdio_client, text
 from support.gateway_fleet import ADMIN_TOKEN, GatewayFleet
 from support.pids import worker_pid

@@ -195,6 +195,6 @@ def start_fleet(
             stdout=subprocess.PIPE if not listen else subprocess.DEVNULL,
             stderr=stderr,
             env=env if env is not None else clean_env(),
-            preexec_fn=preexec,  # noqa: PLW1509 (tests only: run as another uid)
+            preexec_fn=preexec,
         )
     return Fleet(process, config, runtime, stderr_path, url)
