@@ -22,14 +22,13 @@ async def test_each_tool_once_with_an_instance_argument(gateway: GatewayFleet, m
     assert names[-1] == "fleet_status"
     vms_query = _tool(tools, "vms_query")
     instance = vms_query.input_schema["properties"]["instance"]
-    assert instance["enum"] == ["production", "staging"]
+    assert instance["enum"] == ["production", "staging", "lab"]
     assert vms_query.input_schema["required"][:1] == ["instance"]
     # production denies GetVmAlarms: the union still offers it (from staging)
     assert "GetVmAlarms" in operations(vms_query)
-    # only staging has actions: the instance is implied
+    # production has no actions: it is not offered for them
     vms_action = _tool(tools, "vms_action")
-    assert vms_action.input_schema["properties"]["instance"]["enum"] == ["staging"]
-    assert "instance" not in vms_action.input_schema.get("required", [])
+    assert vms_action.input_schema["properties"]["instance"]["enum"] == ["staging", "lab"]
     summary = _tool(tools, "get_infrastructure_summary")
     assert "instance" not in summary.input_schema.get("required", [])
 
@@ -66,7 +65,7 @@ async def test_fleet_status_reports_every_instance(gateway: GatewayFleet) -> Non
     async with http_client(f"{gateway.url}/mcp", token=ADMIN_TOKEN) as client:
         result = await client.call_tool("fleet_status", {})
     instances = {entry["instance"]: entry for entry in result.structured_content["instances"]}
-    assert set(instances) == {"production", "staging"}
+    assert set(instances) == {"production", "staging", "lab"}
     assert instances["production"]["state"] == "ready"
     assert instances["production"]["xo_url"] == gateway.production.url
     assert instances["staging"]["api_version"] == "0.39.0"
@@ -80,7 +79,7 @@ async def test_fleet_wide_tools_cover_every_instance(gateway: GatewayFleet, tool
         result = await client.call_tool(tool, {})
     body = text(result)
     assert not result.is_error
-    assert "# Instance production" in body and "# Instance staging" in body
+    assert all(f"# Instance {name}" in body for name in ("production", "staging", "lab"))
 
 
 async def test_a_scoped_client_sees_only_its_instances(gateway: GatewayFleet) -> None:

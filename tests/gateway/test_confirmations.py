@@ -57,11 +57,15 @@ async def test_a_token_is_refused_by_another_instance(gateway: GatewayFleet) -> 
     async with http_client(f"{gateway.url}/mcp", token=ADMIN_TOKEN) as client:
         preview = await client.call_tool("vms_action", _start(vm_id))
         token = TOKEN.search(text(preview)).group(1)  # type: ignore[union-attr]
-        # production has no actions: a forged call names it through the query tool's instance
         wrong = await client.call_tool(
-            "vms_query", {"instance": "production", "operation": "GetVms", "confirm_token": token}
+            "vms_action", {**_start(vm_id, confirm_token=token), "instance": "lab"}
+        )
+        passthrough = await client.call_tool(  # same check without the gateway's help
+            "vms_action", {**_start(vm_id, confirm_token=token), "instance": "staging"}
         )
     assert wrong.is_error
+    assert "issued by instance 'staging', not 'lab'" in text(wrong)
+    assert not passthrough.is_error  # the token was not spent by the refused attempt
 
 
 async def test_a_token_is_refused_to_another_client(gateway: GatewayFleet, tmp_path: Any) -> None:

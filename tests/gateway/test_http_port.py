@@ -90,7 +90,7 @@ def test_probes(gateway: GatewayFleet) -> None:
     assert httpx2.get(f"{gateway.url}/healthz").json() == {"status": "ok"}
     ready = httpx2.get(f"{gateway.url}/readyz")
     assert ready.status_code == 200
-    assert ready.json()["instances"] == {"production": "ready", "staging": "ready"}
+    assert ready.json()["instances"] == {"production": "ready", "staging": "ready", "lab": "ready"}
 
 
 async def test_metrics_count_calls_per_instance(gateway: GatewayFleet) -> None:

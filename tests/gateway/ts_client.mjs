@@ -30,7 +30,7 @@ function transport() {
 const client = new Client({ name: "ts-test", version: "1.0.0" });
 await client.connect(transport());
 let names = [];
-for (let attempt = 0; attempt < 200; attempt++) {
+for (let attempt = 0; attempt < 600; attempt++) {
   names = (await client.listTools()).tools.map((tool) => tool.name);
   if (names.includes("pools_query")) break;
   await new Promise((resolve) => setTimeout(resolve, 200));

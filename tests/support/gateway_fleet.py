@@ -59,6 +59,11 @@ deny = ["GetVmAlarms"]
 url = "{staging.url}"
 token_env = "STAGING_TOKEN"
 actions = true
+
+[instances.lab]
+url = "{production.url}"
+token_file = "{secrets / 'prod'}"
+actions = true
 """
 
 

@@ -6,6 +6,7 @@ for creating actions, or 200 with a document (VDI migration, benchmarks).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -43,11 +44,11 @@ _TASK_NAMES = {
     ("vdis", "migrate"): "migrate VDI",
 }
 
-# Creating actions answer 201 {id} (with a Location for VMs and snapshots) when synchronous.
+# Creating actions answer 201 {id} when synchronous; snapshot and clone add a Location.
 _CREATES = {
     ("vms", "snapshot"): "vm-snapshots",
     ("vms", "clone"): "vms",
-    ("pools", "create_vm"): "vms",
+    ("pools", "create_vm"): None,
     ("pools", "create_network"): None,
     ("pools", "create_bonded_network"): None,
     ("pools", "create_internal_network"): None,
@@ -71,6 +72,8 @@ def _vm_power(action: str) -> Effect:
         if host_id is not None:
             require(call, "hosts", host_id)
         call.state.inventory.set_power_state(call.id, final, host_id)
+        if action in ("clean_reboot", "hard_reboot"):
+            vm["startTime"] = int(time.time())
 
     return effect
 
@@ -115,32 +118,13 @@ async def _create_vm(call: Call) -> dict[str, str]:
 
 
 async def _create_network(call: Call) -> dict[str, str]:
-    pool = require(call, "pools", call.id)
+    require(call, "pools", call.id)
     body = call.body or {}
-    inventory = call.state.inventory
-    network_id = inventory.new_uuid()
-    inventory.collection("networks")[network_id] = {
-        "id": network_id,
-        "uuid": network_id,
-        "type": "network",
-        "$pool": pool["id"],
-        "$poolId": pool["id"],
-        "_xapiRef": f"OpaqueRef:{inventory.new_uuid()}",
-        "name_label": body.get("name", body.get("name_label", "new network")),
-        "name_description": body.get("description", ""),
-        "bridge": f"xapi{len(inventory.collection('networks'))}",
-        "MTU": body.get("mtu", 1500),
-        "PIFs": [],
-        "VIFs": [],
-        "automatic": False,
-        "defaultIsLocked": False,
-        "isBonded": call.route.row.path.endswith("create_bonded_network"),
-        "nbd": False,
-        "insecureNbd": False,
-        "other_config": {},
-        "tags": [],
-        "current_operations": {},
-    }
+    bonded = call.route.row.path.endswith("create_bonded_network")
+    name = str(body.get("name", "new network"))
+    network_id = call.state.inventory.create_network(
+        call.id, name, mtu=int(body.get("mtu", 1500)), bonded=bonded
+    )
     return {"id": network_id}
 
 
@@ -197,18 +181,9 @@ async def _abort_task(call: Call) -> None:
 
 
 async def _copy_role(call: Call) -> dict[str, str]:
-    role = require(call, "acl-roles", call.id)
-    inventory = call.state.inventory
-    copy_id = inventory.new_uuid()
-    body = call.body or {}
-    inventory.collection("acl-roles")[copy_id] = {
-        **role,
-        "id": copy_id,
-        "name": body.get("name", f"{role.get('name', 'role')} (copy)"),
-        "description": body.get("description", role.get("description", "")),
-        "isTemplate": False,
-    }
-    return {"id": copy_id}
+    require(call, "acl-roles", call.id)
+    name = (call.body or {}).get("name")
+    return {"id": call.state.inventory.copy_role(call.id, name)}
 
 
 async def _nothing(call: Call) -> None:
@@ -283,7 +258,10 @@ async def run_action(call: Call) -> Reply:
     # XO resolves the target before starting the task: a bad id is a 404 in both modes.
     require(call, segment, call.id)
     effect = EFFECTS.get((segment, action), _nothing)
-    task = call.state.tasks.start(_task_properties(call, segment, action), lambda: effect(call))
+    # Aborting only signals the target task: it takes no time of its own.
+    delay = 0.0 if (segment, action) == ("tasks", "abort") else None
+    properties = _task_properties(call, segment, action)
+    task = call.state.tasks.start(properties, lambda: effect(call), delay_s=delay)
     if not call.bool_arg("sync"):
         location = f"{BASE}/tasks/{task['id']}"
         return json_reply({"taskId": task["id"]}, 202, {"Location": location})

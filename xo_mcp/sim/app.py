@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 from xo_mcp.sim import routing
 from xo_mcp.sim.auth import authenticate
+from xo_mcp.sim.collections import resolve_early
 from xo_mcp.sim.control import handle_control
 from xo_mcp.sim.errors import XoError, invalid_credentials, mcp_disabled
 from xo_mcp.sim.exchange import BASE, JSON_TYPE, Call, Reply, json_reply, text_reply
@@ -36,7 +37,14 @@ class ConnectionDropped(Exception):
 
 
 def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    """Header values as Node presents them: repeated headers joined (cookies with `; `)."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", []):
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1").strip()
+        if name in headers:
+            value = headers[name] + ("; " if name == "cookie" else ", ") + value
+        headers[name] = value
+    return headers
 
 
 def _query(scope: Scope) -> dict[str, list[str]]:
@@ -79,6 +87,18 @@ async def _until_disconnect(receive: Receive, work: Awaitable[None]) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# Where XO serves Swagger UI; the simulator only points at the document.
+_DOCS_PAGE = (
+    "<!DOCTYPE html>\n<title>XO REST API (simulated)</title>\n"
+    f'<p>OpenAPI document: <a href="{BASE}/docs/swagger.json">{BASE}/docs/swagger.json</a></p>\n'
+)
+
+
+def _reject_constant(name: str) -> Any:
+    # JSON.parse knows no NaN or Infinity; Python's json would accept them.
+    raise ValueError(f"invalid JSON constant {name}")
 
 
 def _error_reply(error: XoError) -> Reply:
@@ -127,7 +147,8 @@ class Simulator:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, raw_path: str) -> None:
         method: str = scope["method"]
-        relative = raw_path[len(BASE) :] if raw_path.startswith(BASE) else None
+        under_base = raw_path == BASE or raw_path.startswith(BASE + "/")
+        relative = raw_path[len(BASE) :] if under_base else None
         decision = self.state.faults.decide(method, relative or raw_path)
         if decision.latency_s:
             await asyncio.sleep(decision.latency_s)
@@ -156,9 +177,8 @@ class Simulator:
     ) -> Reply:
         if relative is None:
             return _not_found(method, raw_path)
-        if relative in ("", "/") and method == "GET":
-            return Reply(302, headers={"Location": f"{BASE}/docs"})
         headers = _headers(scope)
+        # XO checks credentials, when any are sent, before anything else under /rest/v0.
         authenticated = authenticate(
             self.state.credentials, headers.get("cookie"), headers.get("authorization")
         )
@@ -166,7 +186,11 @@ class Simulator:
             raise mcp_disabled()
         if method == "GET" and relative.rstrip("/") == "/docs/swagger.json":
             return Reply(200, self.state.spec_bytes(), JSON_TYPE)
-        redirect = self._redirect(method, relative)
+        if method == "GET" and relative in ("", "/"):
+            return Reply(302, headers={"Location": f"{BASE}/docs"})
+        if method == "GET" and relative.rstrip("/") == "/docs":
+            return text_reply(_DOCS_PAGE, "text/html; charset=utf-8")
+        redirect = self._redirect(method, relative, authenticated)
         if redirect is not None:
             return redirect
         found = routing.match(method, relative)
@@ -175,6 +199,9 @@ class Simulator:
         security = found.route.row.security
         if security and not security.startswith("none") and not authenticated:
             raise invalid_credentials()
+        # The ACL middleware of object routes resolves the object before tsoa validates
+        # parameters, so an unknown id is a 404 even when a parameter is also wrong.
+        resolve_early(self.state, found.route, found.path_values)
         query = _query(scope)
         check_params(found.route.params, found.path_values, query, found.route.row.path)
         body = await self._body(found.route, receive)
@@ -182,11 +209,14 @@ class Simulator:
         return await handler_for(found.route)(call)
 
     def _gated(self, headers: dict[str, str], relative: str) -> bool:
-        is_mcp = headers.get("x-xo-client", "").split(",")[0].strip().lower() == "mcp"
+        is_mcp = headers.get("x-xo-client", "").lower() == "mcp"
         return is_mcp and not self.state.mcp_enabled and relative != "/mcp/status"
 
-    def _redirect(self, method: str, relative: str) -> Reply | None:
+    def _redirect(self, method: str, relative: str, authenticated: bool) -> Reply | None:
         if relative == "/users/me" or relative.startswith("/users/me/"):
+            # "me" is whoever the credentials name: without any, there is no one.
+            if not authenticated:
+                raise invalid_credentials()
             target = f"{BASE}/users/{self.state.admin['id']}{relative[len('/users/me') :]}"
             return Reply(307, headers={"Location": target})
         parts = relative.strip("/").split("/")
@@ -210,8 +240,8 @@ class Simulator:
             check_body(None, route.body_schema, route.body_required)
             return None
         try:
-            body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = json.loads(raw, parse_constant=_reject_constant)
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
             raise XoError(400, "Invalid JSON body") from None
         check_body(body, route.body_schema, route.body_required)
         return body

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import socket
 import sys
 from pathlib import Path
@@ -163,6 +164,9 @@ def bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    # Listening before announcing the address: clients that connect at once wait in the
+    # backlog until the server accepts, instead of being refused.
+    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
@@ -176,11 +180,19 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _not_a_simulated_drop(record: logging.LogRecord) -> bool:
+    # A dropped connection is a fault the user asked for, not a failure worth a traceback.
+    from xo_mcp.sim.app import ConnectionDropped
+
+    return not (record.exc_info and isinstance(record.exc_info[1], ConnectionDropped))
+
+
 async def serve(config: SimConfig, sock: socket.socket) -> None:
     import uvicorn
 
     from xo_mcp.sim.app import Simulator
 
+    logging.getLogger("uvicorn.error").addFilter(_not_a_simulated_drop)
     app = Simulator(config)
     server = uvicorn.Server(
         uvicorn.Config(

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xo_mcp.sim.errors import XoError, invalid_parameters_text, no_such_object
 from xo_mcp.sim.exchange import BASE, Call, Reply, json_reply, text_reply
-from xo_mcp.sim.inventory import XO_TYPES
+from xo_mcp.sim.inventory import SEGMENTS, XO_TYPES
 from xo_mcp.sim.matcher import FilterError, compile_filter
 from xo_mcp.sim.output import map_object, to_compact_json, to_markdown, to_ndjson
+
+if TYPE_CHECKING:
+    from xo_mcp.sim.routing import Route
+    from xo_mcp.sim.state import SimState
 
 Item = tuple[dict[str, Any], str]  # (object, href)
 
@@ -30,7 +35,13 @@ def href(segment: str, object_id: str) -> str:
 
 def _limit(call: Call) -> float | None:
     text = call.arg("limit")
-    return None if text is None else float(text)
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        # Validation lets "e5" or "+." through; parseFloat makes NaN of them: no limit.
+        return math.nan
 
 
 def _take(items: Iterable[Item], limit: float | None) -> list[Item]:
@@ -86,6 +97,18 @@ def require(call: Call, segment: str, object_id: str) -> dict[str, Any]:
     return obj
 
 
+def resolve_early(state: SimState, route: Route, path_values: dict[str, str]) -> None:
+    """XO's `acl` middleware: object routes (those that can answer 403) look their object up
+    before tsoa validates anything, so an unknown id wins over every other error."""
+    object_id = path_values.get("id")
+    if object_id is None or "403" not in route.row.responses.split(","):
+        return
+    if route.segment not in SEGMENTS:
+        return
+    if state.inventory.get(route.segment, object_id) is None:
+        raise no_such_object(object_id, XO_TYPES.get(route.segment, route.segment))
+
+
 async def list_collection(call: Call) -> Reply:
     path = call.route.row.path
     if path in ALIASES:
@@ -105,7 +128,19 @@ async def list_collection(call: Call) -> Reply:
         return send_objects(call, _messages(call, None))
     if path == "/tasks" and call.bool_arg("watch"):
         return _watch_tasks(call)
+    if path == "/backup-archives" and "backup-repository" in call.query:
+        return send_objects(call, _archives_in(call, call.query["backup-repository"]))
     return send_objects(call, collection_items(call, call.route.segment))
+
+
+def _archives_in(call: Call, repository_ids: list[str]) -> list[Item]:
+    for repository_id in repository_ids:
+        require(call, "backup-repositories", repository_id)
+    return [
+        (archive, href("backup-archives", key))
+        for key, archive in call.state.inventory.collection("backup-archives").items()
+        if archive["backupRepository"] in repository_ids
+    ]
 
 
 def _messages(call: Call, object_id: str | None) -> list[Item]:
@@ -222,8 +257,14 @@ def _relation_items(call: Call, parent: dict[str, Any], sub: str) -> list[Item]:
 def _role_ids(call: Call, parent: dict[str, Any]) -> set[str]:
     if call.route.segment == "acl-roles":
         return {call.id}
+    # A user holds the roles given to them and those given to any of their groups.
+    groups = set(parent.get("groups", []))
     roles = call.state.inventory.collection("acl-roles").values()
-    return {r["id"] for r in roles if call.id in r.get("userIds", [])}
+    return {
+        r["id"]
+        for r in roles
+        if call.id in r.get("userIds", []) or groups & set(r.get("groupIds", []))
+    }
 
 
 async def list_sub_collection(call: Call) -> Reply:

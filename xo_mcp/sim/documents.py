@@ -71,15 +71,11 @@ def _series(seed: int, length: int) -> list[float]:
     return [round(((seed * 31 + i * 17) % 1000) / 1000, 3) for i in range(length)]
 
 
-async def stats(call: Call) -> Reply:
-    segment = call.route.segment
-    obj = require(call, segment, call.id)
-    if segment == "vms" and obj.get("power_state") != "Running":
-        raise invalid_parameters_text(f"VM {call.id} is halted or host could not be found.")
-    interval = _GRANULARITY_SECONDS[call.arg("granularity") or "seconds"]
-    seed = sum(map(ord, call.id))
-    body = {
-        "endTimestamp": int(time.time()),
+def stats_document(obj: dict[str, Any], interval: int, now: int) -> dict[str, Any]:
+    """RRD statistics of a host or VM, stable for one object."""
+    seed = sum(map(ord, str(obj["id"])))
+    return {
+        "endTimestamp": now,
         "interval": interval,
         "stats": {
             "cpus": {"0": _series(seed, 10), "1": _series(seed + 1, 10)},
@@ -87,7 +83,30 @@ async def stats(call: Call) -> Reply:
             "memoryFree": _series(seed + 2, 10),
         },
     }
-    return json_reply(body)
+
+
+def pool_stats_document(
+    hosts: list[dict[str, Any]], interval: int, now: int
+) -> dict[str, dict[str, Any]]:
+    """A pool's statistics are its hosts' statistics, keyed by host id."""
+    return {host["id"]: stats_document(host, interval, now) for host in hosts}
+
+
+async def stats(call: Call) -> Reply:
+    segment = call.route.segment
+    obj = require(call, segment, call.id)
+    if segment == "vms" and obj.get("power_state") != "Running":
+        raise invalid_parameters_text(f"VM {call.id} is halted or host could not be found.")
+    interval = _GRANULARITY_SECONDS[call.arg("granularity") or "seconds"]
+    now = int(time.time())
+    if segment == "pools":
+        hosts = [
+            host
+            for host in call.state.inventory.collection("hosts").values()
+            if host["$pool"] == call.id
+        ]
+        return json_reply(pool_stats_document(hosts, interval, now))
+    return json_reply(stats_document(obj, interval, now))
 
 
 async def export_content(call: Call) -> Reply:

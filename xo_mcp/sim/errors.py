@@ -23,6 +23,7 @@ class XoError(Exception):
         self.data = data
         self.headers = headers or {}
         self.info = info
+        self.code: str | None = None  # XAPI's error code, for XAPI errors
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.error}
@@ -50,6 +51,12 @@ def invalid_parameters_text(message: str) -> XoError:
     return XoError(422, message, {})
 
 
+def forbidden_operation(operation: str, reason: Any) -> XoError:
+    return XoError(
+        403, f"forbidden operation: {operation}", {"operation": operation, "reason": reason}
+    )
+
+
 def incorrect_state(actual: Any, expected: Any, object_id: str, prop: str) -> XoError:
     data = {"actual": actual, "expected": expected, "object": object_id, "property": prop}
     return XoError(409, "incorrect state", data)
@@ -57,7 +64,9 @@ def incorrect_state(actual: Any, expected: Any, object_id: str, prop: str) -> Xo
 
 def xapi_error(code: str, *params: str) -> XoError:
     message = f"{code}({', '.join(params)})"
-    return XoError(500, message, info="This is a XenServer/XCP-ng error, not an XO error")
+    error = XoError(500, message, info="This is a XenServer/XCP-ng error, not an XO error")
+    error.code = code
+    return error
 
 
 def mcp_disabled() -> XoError:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from xo_mcp.sim.output import to_json
+from xo_mcp.sim.output import js_text, to_json
 
 if TYPE_CHECKING:
     from xo_mcp.sim.routing import Route
@@ -51,11 +51,11 @@ class Reply:
 
 
 def json_reply(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
-    return Reply(status, to_json(value).encode(), JSON_TYPE, dict(headers or {}))
+    return Reply(status, js_text(to_json(value)), JSON_TYPE, dict(headers or {}))
 
 
 def text_reply(text: str, content_type: str, status: int = 200) -> Reply:
-    return Reply(status, text.encode(), content_type)
+    return Reply(status, js_text(text), content_type)
 
 
 def no_content() -> Reply:

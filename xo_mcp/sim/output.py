@@ -9,52 +9,107 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
+
+from xo_mcp.sim.jsregex import utf16
 
 JsonValue = Any
 
 
+def _js_float(value: float) -> str:
+    """ECMAScript Number::toString for a finite float (Python's repr has the same digits)."""
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    mantissa, _, exponent = repr(abs(value)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    point = len(whole) + int(exponent or 0)
+    significant = digits.lstrip("0")
+    point -= len(digits) - len(significant)
+    significant = significant.rstrip("0")
+    count = len(significant)
+    if count <= point <= 21:
+        return sign + significant + "0" * (point - count)
+    if 0 < point <= 21:
+        return f"{sign}{significant[:point]}.{significant[point:]}"
+    if -6 < point <= 0:
+        return f"{sign}0.{'0' * -point}{significant}"
+    power = point - 1
+    exponent_text = f"e{'+' if power > 0 else '-'}{abs(power)}"
+    head = significant[0] + (f".{significant[1:]}" if count > 1 else "")
+    return sign + head + exponent_text
+
+
 def js_number(value: float) -> str:
-    """`String(n)` of JavaScript for a finite number."""
+    """`String(value)` of JavaScript for a number (or a boolean)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    if not math.isfinite(value):
-        return "null"
-    if value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
-    if 1e-7 <= abs(value) < 1e-4:
-        # Python switches to exponent notation earlier than JavaScript does.
-        return format(value, "f").rstrip("0")
-    text = repr(value)
-    mantissa, sep, exponent = text.partition("e")
-    if not sep:
-        return text
-    sign = "-" if exponent.startswith("-") else "+"
-    return f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0')}"
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return _js_float(value)
 
 
-def _js_ready(value: JsonValue) -> JsonValue:
-    """Integral floats become ints so that `json` writes `2`, as JavaScript does, not `2.0`."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return int(value)
+def _js_string(text: str) -> str:
+    # JSON.stringify escapes lone surrogates; Python would leave them unencodable.
+    return _LONE_SURROGATE.sub(
+        lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False)
+    )
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encode(value: JsonValue, indent: str, depth: int) -> str:
+    """JSON.stringify's output for one value; `indent` "" means compact."""
+    if value is None or value is True or value is False:
+        return json.dumps(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _js_float(value) if math.isfinite(value) else "null"
+    if isinstance(value, str):
+        return _js_string(value)
     if isinstance(value, dict):
-        return {key: _js_ready(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_js_ready(item) for item in value]
-    return value
+        items = [f"{_js_string(str(k))}:{' ' if indent else ''}" for k in value]
+        parts = [
+            key + _encode(item, indent, depth + 1)
+            for key, item in zip(items, value.values(), strict=True)
+        ]
+        return _wrap("{", parts, "}", indent, depth)
+    if isinstance(value, list | tuple):
+        return _wrap("[", [_encode(item, indent, depth + 1) for item in value], "]", indent, depth)
+    return _js_string(str(value))
+
+
+def _wrap(opening: str, parts: list[str], closing: str, indent: str, depth: int) -> str:
+    if not parts:
+        return opening + closing
+    if not indent:
+        return opening + ",".join(parts) + closing
+    inner = "\n" + indent * (depth + 1)
+    return opening + inner + ("," + inner).join(parts) + "\n" + indent * depth + closing
 
 
 def to_json(value: JsonValue) -> str:
     """`JSON.stringify(value, null, 2)`, the body of every XO JSON response."""
-    return json.dumps(_js_ready(value), indent=2, ensure_ascii=False)
+    return _encode(value, "  ", 0)
 
 
 def to_compact_json(value: JsonValue) -> str:
     """`JSON.stringify(value)`."""
-    return json.dumps(_js_ready(value), separators=(",", ":"), ensure_ascii=False)
+    return _encode(value, "", 0)
+
+
+def js_text(text: str) -> bytes:
+    """UTF-8 as Node writes a JS string: a lone surrogate becomes U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text).encode()
 
 
 def _path_of(field: str, obj: dict[str, Any]) -> list[str]:
@@ -65,11 +120,14 @@ def _path_of(field: str, obj: dict[str, Any]) -> list[str]:
 
 
 def _read(obj: Any, path: list[str]) -> tuple[bool, Any]:
+    """lodash `hasIn` + `get`: arrays and strings also have indexes and a `length`."""
     current = obj
     for key in path:
         if isinstance(current, dict) and key in current:
             current = current[key]
-        elif isinstance(current, list) and key.isdigit() and int(key) < len(current):
+        elif isinstance(current, list | str) and key == "length":
+            current = len(utf16(current)) if isinstance(current, str) else len(current)
+        elif isinstance(current, list | str) and key.isdigit() and int(key) < len(current):
             current = current[int(key)]
         else:
             return False, None
@@ -91,7 +149,11 @@ def _write(target: dict[str, Any], path: list[str], value: Any) -> None:
             current[key] = [] if following.isdigit() else {}
         current = current[key]
     last = path[-1]
-    if isinstance(current, list):
+    if isinstance(current, list) and last == "length":
+        # Assigning an array's length truncates it or pads it with holes (null in JSON).
+        del current[value:]
+        current.extend([None] * (value - len(current)))
+    elif isinstance(current, list):
         index = int(last)
         while len(current) <= index:
             current.append(None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,14 @@ def parse_params(text: str) -> tuple[Param, ...]:
     return tuple(params)
 
 
+# validator.js `isFloat`, which tsoa's `validateFloat` relies on: no spaces, no Infinity.
+_FLOAT = re.compile(r"[+-]?[0-9]*(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?")
+
+
+def _is_float(text: str) -> bool:
+    return text not in ("", ".", "+", "-") and _FLOAT.fullmatch(text) is not None
+
+
 def format_choices(path: str) -> tuple[str, ...]:
     return DISK_FORMATS if path.startswith(("/vdis/", "/vdi-snapshots/")) else VM_FORMATS
 
@@ -49,10 +57,7 @@ def _scalar_problem(name: str, value: str, choices: tuple[str, ...] | None) -> s
     if name in BOOLEAN_PARAMS:
         return None if value.lower() in ("true", "false") else "invalid boolean value"
     if name in NUMBER_PARAMS:
-        try:
-            return None if not math.isnan(float(value)) else "invalid float number"
-        except ValueError:
-            return "invalid float number"
+        return None if _is_float(value) else "invalid float number"
     if choices is not None and value not in choices:
         return _enum_message(choices)
     return None
@@ -117,27 +122,59 @@ _TYPE_MESSAGES = {
     "object": "invalid object",
 }
 
+Schema = dict[str, Any]
+
 
 def _matches_type(value: Any, expected: str) -> bool:
     if expected in ("number", "integer") and isinstance(value, bool):
         return False
+    if expected == "integer" and isinstance(value, float):
+        return value.is_integer()
     return isinstance(value, _JSON_TYPES.get(expected, (object,)))
 
 
-def _check_value(value: Any, schema: dict[str, Any], where: str, problems: Problems) -> None:
+def _merge(parts: list[Schema]) -> Schema:
+    """One object schema from the members of an intersection (`allOf`)."""
+    merged: Schema = {"type": "object", "properties": {}, "required": []}
+    for part in parts:
+        merged["properties"].update(part.get("properties", {}))
+        merged["required"] += [name for name in part.get("required", []) if isinstance(name, str)]
+        if "additionalProperties" in part:
+            merged["additionalProperties"] = part["additionalProperties"]
+    return merged
+
+
+def _intersections(schema: Schema) -> list[Schema]:
+    """An `allOf` as the object schemas it can stand for: one per choice in its unions."""
+    choices: list[list[Schema]] = [[]]
+    for part in schema["allOf"]:
+        options = [*part.get("anyOf", []), *part.get("oneOf", [])] or [part]
+        flat = [option for o in options for option in (_intersections(o) if "allOf" in o else [o])]
+        choices = [[*chosen, option] for chosen in choices for option in flat]
+    return [_merge(chosen) for chosen in choices]
+
+
+def _no_match(value: Any, where: str, problems: Problems) -> None:
+    # XO rewrites tsoa's union report to this one line.
+    problems[where] = {"message": "Value does not match any allowed schema", "value": value}
+
+
+def _check_alternatives(value: Any, options: list[Schema], where: str, problems: Problems) -> None:
+    if len(options) == 1:
+        _check_value(value, options[0], where, problems)
+    elif not any(_validates(value, option, where) for option in options):
+        _no_match(value, where, problems)
+
+
+def _check_value(value: Any, schema: Schema, where: str, problems: Problems) -> None:
     if value is None and schema.get("nullable"):
         return
     for key in ("anyOf", "oneOf"):
         if key in schema:
-            if not any(_validates(value, option, where) for option in schema[key]):
-                problems[where] = {
-                    "message": "Value does not match any allowed schema",
-                    "value": value,
-                }
+            _check_alternatives(value, schema[key], where, problems)
             return
     if "allOf" in schema:
-        for part in schema["allOf"]:
-            _check_value(value, part, where, problems)
+        _check_alternatives(value, _intersections(schema), where, problems)
         return
     expected = schema.get("type")
     if isinstance(expected, str) and not _matches_type(value, expected):
@@ -150,43 +187,58 @@ def _check_value(value: Any, schema: dict[str, Any], where: str, problems: Probl
             "value": value,
         }
         return
-    if isinstance(value, dict) and "properties" in schema:
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            _check_value(item, schema["items"], f"{where}.${index}", problems)
+    if isinstance(value, dict) and ("properties" in schema or "additionalProperties" in schema):
         _check_object(value, schema, where, problems)
 
 
-def _check_object(
-    value: dict[str, Any], schema: dict[str, Any], where: str, problems: Problems
-) -> None:
+def _extra_schema(schema: Schema) -> Schema | None:
+    """What an undeclared property must match; None when it is not allowed at all.
+
+    XO runs tsoa with `noImplicitAdditionalProperties: "throw-on-extras"`; records
+    (`Record<string, …>`, no declared properties) take any key.
+    """
+    extra = schema.get("additionalProperties")
+    if extra is None:
+        return None if schema.get("properties") else {}
+    if extra is False:
+        return None
+    return extra if isinstance(extra, dict) else {}
+
+
+def _check_object(value: dict[str, Any], schema: Schema, where: str, problems: Problems) -> None:
     properties: dict[str, Any] = schema.get("properties", {})
     for name in schema.get("required", []):
-        if name not in value:
+        if isinstance(name, str) and name not in value:
             problems[f"{where}.{name}"] = {"message": f"'{name}' is required"}
+    extra = _extra_schema(schema)
     for name, item in value.items():
-        if name not in properties:
+        if name in properties:
+            _check_value(item, properties[name], f"{where}.{name}", problems)
+        elif extra is None:
             problems[f"{where}.{name}"] = {
                 "message": f'"{name}" is an excess property and therefore is not allowed',
                 "value": name,
             }
-            continue
-        _check_value(item, properties[name], f"{where}.{name}", problems)
+        else:
+            _check_value(item, extra, f"{where}.{name}", problems)
 
 
-def _validates(value: Any, schema: dict[str, Any], where: str) -> bool:
+def _validates(value: Any, schema: Schema, where: str) -> bool:
     problems: Problems = {}
     _check_value(value, schema, where, problems)
     return not problems
 
 
-def check_body(body: Any, schema: dict[str, Any], required: bool) -> None:
+def check_body(body: Any, schema: Schema, required: bool) -> None:
     """Raise XO's 422 when a JSON body breaks its schema (extra properties included)."""
     if body is None:
         if required:
             raise invalid_parameters({"body": {"message": "'body' is required"}})
         return
     problems: Problems = {}
-    if schema.get("type") == "object" and not isinstance(body, dict):
-        problems["body"] = {"message": "invalid object", "value": body}
-    else:
-        _check_value(body, schema, "body", problems)
+    _check_value(body, schema, "body", problems)
     if problems:
         raise invalid_parameters(problems)

@@ -11,7 +11,9 @@ from typing import Any
 
 from xo_mcp.sim.catalog import BODIES, Row
 from xo_mcp.sim.collections import ALIASES, href
-from xo_mcp.sim.inventory import XO_TYPES, Inventory
+from xo_mcp.sim.documents import stats_document
+from xo_mcp.sim.exchange import BASE
+from xo_mcp.sim.inventory import SEGMENTS, XO_TYPES, Inventory
 from xo_mcp.sim.output import pick
 from xo_mcp.sim.params import (
     BOOLEAN_PARAMS,
@@ -111,51 +113,91 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
     ]
 
 
+# Sub-collections whose last path segment is not the collection their items come from.
+_SUB_TARGETS = {"privileges": "acl-privileges"}
+_EXAMPLE_TIME = 1_753_776_067  # a fixed instant keeps the generated document stable
+
+
+def _alias(path: str) -> tuple[str, dict[str, str]] | None:
+    """The collection behind a deprecated alias, for its listing and its objects alike."""
+    return ALIASES.get(path) or ALIASES.get(path.removesuffix("/{id}"))
+
+
 def _samples(route: Route, inventory: Inventory) -> list[dict[str, Any]]:
     """Objects of the kind an operation returns, to build its examples from."""
     row = route.row
-    if row.path in ALIASES:
-        segment, narrowing = ALIASES[row.path]
+    alias = _alias(row.path)
+    if alias is not None:
+        segment, narrowing = alias
         objects = inventory.collection(segment).values()
         return [o for o in objects if all(o.get(k) == v for k, v in narrowing.items())]
     last = row.path.rsplit("/", 1)[1]
     if row.path.startswith("/alarms") or last == "alarms":
         return inventory.alarms()
-    if last in ("tasks", "users", "groups", "acl-roles", "vdis", "backup-jobs"):
+    if last == "missing_patches":
+        hosts = inventory.collection("hosts")
+        return next((p for p in map(inventory.missing_patches, hosts) if p), [])
+    last = _SUB_TARGETS.get(last, last)
+    if "{id}/" in row.path and last in SEGMENTS:
         return list(inventory.collection(last).values())
-    if last in ("privileges", "acl-privileges"):
-        return list(inventory.collection("acl-privileges").values())
-    if last == "messages":
-        return list(inventory.collection("messages").values())
-    try:
+    if route.segment in SEGMENTS:
         return list(inventory.collection(route.segment).values())
-    except KeyError:
-        return []
+    return []
 
 
-def _document_sample(route: Route, inventory: Inventory) -> dict[str, Any] | None:
-    first_pool = next(iter(inventory.collection("pools")))
-    first_vm = next(iter(inventory.collection("vms")))
-    documents: dict[str, Callable[[], dict[str, Any]]] = {
+def _stats_sample(route: Route, inventory: Inventory, keys: list[str]) -> dict[str, Any]:
+    hosts = list(inventory.collection("hosts").values())
+    running = [vm for vm in inventory.collection("vms").values() if vm["power_state"] == "Running"]
+    if route.segment == "pools":
+        # XO's own example is keyed by the hosts of its example pool; keeping those keys keeps
+        # what clients derive from the example identical.
+        host_stats = stats_document(hosts[0], 5, _EXAMPLE_TIME) if hosts else {}
+        return dict.fromkeys(keys, host_stats)
+    source = (running if route.segment == "vms" else hosts) or hosts
+    return stats_document(source[0], 5, _EXAMPLE_TIME) if source else {}
+
+
+def _token_sample(inventory: Inventory) -> dict[str, Any]:
+    created = _EXAMPLE_TIME * 1000
+    return {
+        "client": {"id": "xo-mcp-sim"},
+        "created_at": created,
+        "description": "simulator token",
+        "user_id": next(iter(inventory.collection("users")), ""),
+        "expiration": created + 30 * 86_400_000,
+        "last_uses": {},
+        "id": "********oken",
+    }
+
+
+def _document_sample(route: Route, inventory: Inventory, keys: list[str]) -> Any:
+    first_pool = next(iter(inventory.collection("pools")), None)
+    first_vm = next(iter(inventory.collection("vms")), None)
+    documents: dict[str, Callable[[], Any]] = {
         "/dashboard": lambda: inventory.dashboard(),
-        "/ping": lambda: {"result": "pong", "timestamp": 1753776067468},
+        "/ping": lambda: {"result": "pong", "timestamp": _EXAMPLE_TIME * 1000},
         "/gui-routes": lambda: {"xo5": "/", "xo6": "/v6"},
         "/mcp/status": lambda: {"enabled": True},
-        "/pools/{id}/dashboard": lambda: inventory.pool_dashboard(first_pool),
-        "/vms/{id}/dashboard": lambda: inventory.vm_dashboard(first_vm),
+        "/pools/{id}/dashboard": lambda: inventory.pool_dashboard(first_pool or ""),
+        "/vms/{id}/dashboard": lambda: inventory.vm_dashboard(first_vm or ""),
         "/hosts/{id}/smt": lambda: {"enabled": True},
         "/backup-repositories/{id}/health": lambda: {"success": True},
+        "/users/{id}/authentication_tokens": lambda: [_token_sample(inventory)],
     }
+    if route.row.path.endswith("/stats"):
+        return _stats_sample(route, inventory, keys)
     build = documents.get(route.row.path)
     return build() if build else None
 
 
 def _example_value(route: Route, inventory: Inventory, keys: list[str]) -> Any:
-    document = _document_sample(route, inventory)
+    document = _document_sample(route, inventory, keys)
+    if isinstance(document, list):
+        return [pick(item, keys) for item in document]
     if document is not None:
         return pick(document, keys)
     samples = _samples(route, inventory)[:2]
-    if route.row.path.endswith(("missing_patches", "authentication_tokens")):
+    if route.row.path.endswith("missing_patches"):
         return [pick(s, keys) for s in samples]
     return pick(samples[0], keys) if samples else None
 
@@ -166,14 +208,22 @@ def _examples(route: Route, inventory: Inventory) -> dict[str, Any] | None:
         return None
     if "query:fields" not in route.row.params:
         value = _example_value(route, inventory, keys)
-        return None if value is None else {"Example 1": {"value": value}}
+        return None if not value else {"Example 1": {"value": value}}
     samples = _samples(route, inventory)[:2]
     if not samples:
         return None
-    target = route.row.path.rsplit("/", 1)[1] if "{id}/" in route.row.path else route.segment
-    links = [href(target, s["id"]) for s in samples]
+    links = [_example_href(route, sample) for sample in samples]
     objects = [{**pick(s, keys), "href": link} for s, link in zip(samples, links, strict=True)]
     return {"Example 1": {"value": links}, "Example 2": {"value": objects}}
+
+
+def _example_href(route: Route, sample: dict[str, Any]) -> str:
+    path = route.row.path
+    if _alias(path) is not None:
+        return f"{BASE}{path}/{sample['id']}"
+    last = path.rsplit("/", 1)[1]
+    target = _SUB_TARGETS.get(last, last) if "{id}/" in path else route.segment
+    return href(target, sample["id"])
 
 
 def _responses(route: Route, inventory: Inventory) -> dict[str, Any]:

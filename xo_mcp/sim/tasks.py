@@ -26,6 +26,8 @@ def _base36(number: int) -> str:
 
 def _error_result(error: BaseException) -> dict[str, Any]:
     """A failed task's `result`: XO serialises the error object."""
+    if isinstance(error, XoError) and error.code is not None:
+        return {"name": "XapiError", "message": str(error.error), "code": error.code}
     if isinstance(error, XoError):
         result: dict[str, Any] = {"name": "XoError", "message": str(error.error)}
         if error.data is not None:
@@ -84,9 +86,9 @@ class TaskStore:
             task["result"] = result
         self._done[task["id"]].set()
 
-    async def _run(self, task: dict[str, Any], work: Work) -> None:
+    async def _run(self, task: dict[str, Any], work: Work, delay_s: float) -> None:
         try:
-            await asyncio.sleep(self._duration_s)
+            await asyncio.sleep(delay_s)
             result = await work()
         except asyncio.CancelledError:
             self._finish(task, "failure", {"name": "AbortError", "message": "aborted"})
@@ -98,10 +100,14 @@ class TaskStore:
         if task["status"] == "pending":
             self._finish(task, "success", result)
 
-    def start(self, properties: dict[str, Any], work: Work) -> dict[str, Any]:
-        """Create the task and run `work` in the background."""
+    def start(
+        self, properties: dict[str, Any], work: Work, *, delay_s: float | None = None
+    ) -> dict[str, Any]:
+        """Create the task and run `work` in the background after `delay_s` (default: the
+        configured action duration)."""
         task = self.create(properties)
-        runner = asyncio.get_running_loop().create_task(self._run(task, work))
+        delay = self._duration_s if delay_s is None else delay_s
+        runner = asyncio.get_running_loop().create_task(self._run(task, work, delay))
         self._running[task["id"]] = runner
         runner.add_done_callback(lambda _: self._running.pop(task["id"], None))
         return task

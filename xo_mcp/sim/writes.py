@@ -2,37 +2,88 @@
 
 from __future__ import annotations
 
+import copy
+import re
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from xo_mcp.sim.collections import require
-from xo_mcp.sim.errors import XoError, xapi_error
+from xo_mcp.sim.errors import XoError, forbidden_operation, invalid_parameters_text
 from xo_mcp.sim.exchange import Call, Reply, json_reply, no_content
 
 # PATCH /vms/{id} speaks camelCase; the VM object does not.
-_VM_PATCH_KEYS = {
+_VM_RENAMES = {
     "nameLabel": "name_label",
     "nameDescription": "name_description",
     "autoPoweron": "auto_poweron",
     "highAvailability": "high_availability",
-    "affinityHost": "affinityHost",
-    "startDelay": "startDelay",
-    "PV_args": "PV_args",
+    "nestedVirt": "isNestedVirtEnabled",
 }
+# Body keys that change no property the VM object shows.
+_VM_INVISIBLE = frozenset({"uefiMode", "share"})
+
+
+def _reason(value: Any) -> str:
+    # XAPI keeps blocked operations as strings; `true` blocks without a reason.
+    return "true" if value is True else str(value)
+
+
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgtp]?)i?b?\s*", re.IGNORECASE)
+
+
+def _size(value: Any) -> int:
+    """A byte count given as a number or as text such as "4GiB" (XO accepts both)."""
+    if not isinstance(value, str):
+        return int(value)
+    found = _SIZE.fullmatch(value)
+    if found is None:
+        raise invalid_parameters_text(f"invalid size: {value}")
+    power = " kmgtp".index(found.group(2).lower() or " ")
+    return int(float(found.group(1)) * 1024**power)
+
+
+def _vm_memory(memory: dict[str, Any], key: str, value: Any) -> None:
+    value = _size(value)
+    if key in ("memory", "memoryMax"):
+        memory["size"] = value
+        memory["dynamic"][1] = value
+    elif key == "memoryMin":
+        memory["dynamic"][0] = value
+    else:
+        memory["static"][1] = value
+
+
+def _vm_changes(changes: dict[str, Any], vm: dict[str, Any]) -> dict[str, Any]:
+    """The VM properties a PATCH body changes (copies: nothing is changed before validation)."""
+    result: dict[str, Any] = {}
+    cpus, memory = dict(vm["CPUs"]), copy.deepcopy(vm["memory"])
+    for key, value in changes.items():
+        if key in _VM_INVISIBLE:
+            continue
+        if key in ("cpus", "cpusStaticMax"):
+            cpus["number" if key == "cpus" else "max"] = int(_size(value))
+            result["CPUs"] = cpus
+        elif key in ("memory", "memoryMax", "memoryMin", "memoryStaticMax"):
+            _vm_memory(memory, key, value)
+            result["memory"] = memory
+        elif key == "hvmBootFirmware":
+            result["boot"] = {**vm.get("boot", {}), "firmware": value}
+        elif key == "creation":
+            result["creation"] = {**vm.get("creation", {}), **value}
+        elif key == "blockedOperations":
+            blocked = {**vm.get("blockedOperations", {}), **value}
+            result[key] = {op: _reason(r) for op, r in blocked.items() if r is not None}
+        else:
+            result[_VM_RENAMES.get(key, key)] = value
+    return result
 
 
 def _translate(segment: str, changes: dict[str, Any], obj: dict[str, Any]) -> dict[str, Any]:
-    if segment != "vms":
-        return {key: value for key, value in changes.items() if key != "password"}
-    translated: dict[str, Any] = {}
-    for key, value in changes.items():
-        if key == "cpus":
-            translated["CPUs"] = {**obj.get("CPUs", {}), "number": value}
-        elif key == "memoryMax":
-            translated["memory"] = {**obj.get("memory", {}), "size": value}
-        else:
-            translated[_VM_PATCH_KEYS.get(key, key)] = value
-    return translated
+    if segment == "vms":
+        return _vm_changes(changes, obj)
+    # Passwords are write-only: XO stores a hash and shows it obfuscated.
+    return {key: value for key, value in changes.items() if key != "password"}
 
 
 async def patch_object(call: Call) -> Reply:
@@ -42,13 +93,23 @@ async def patch_object(call: Call) -> Reply:
     return no_content()
 
 
+def _check_destroyable(obj: dict[str, Any]) -> None:
+    """XO's VM destruction refuses blocked and default-template VMs (it never asks XAPI)."""
+    blocked = obj.get("blockedOperations") or {}
+    if "destroy" in blocked:
+        raise forbidden_operation("destroy", blocked["destroy"])
+    if obj.get("isDefaultTemplate"):
+        raise forbidden_operation("destroy", "VM is default template")
+
+
 async def delete_object(call: Call) -> Reply:
     segment = call.route.segment
     obj = require(call, segment, call.id)
-    if segment == "vms" and obj.get("power_state") != "Halted":
-        raise xapi_error(
-            "VM_BAD_POWER_STATE", obj["_xapiRef"], "halted", obj["power_state"].lower()
-        )
+    if segment in ("vms", "vm-templates", "vm-snapshots"):
+        _check_destroyable(obj)
+    if segment == "vms" and obj["power_state"] != "Halted":
+        # XO hard-shuts a VM down before destroying it, so its disks can go too.
+        call.state.inventory.set_power_state(call.id, "Halted")
     if segment == "tasks":
         call.state.tasks.delete(call.id)
     else:
@@ -100,71 +161,76 @@ async def set_membership(call: Call) -> Reply:
     return no_content()
 
 
-def _new_object(call: Call, segment: str, body: dict[str, Any]) -> dict[str, Any]:
-    inventory = call.state.inventory
-    object_id = inventory.new_uuid()
-    obj: dict[str, Any] = {"id": object_id}
-    if segment == "users":
-        obj.update(
-            name=body.get("name"),
-            email=body.get("name"),
-            permission=body.get("permission", "none"),
-            groups=[],
-            preferences={},
-            pw_hash="***obfuscated***",
-        )
-        return obj
-    obj.update({key: value for key, value in body.items() if key != "password"})
-    if segment in ("groups",):
-        obj.setdefault("users", [])
-    if segment == "servers":
-        obj.update(status="disconnected", enabled=True, readOnly=body.get("readOnly", False))
-    if segment in ("vdis", "vifs", "vbds", "srs"):
-        obj.update(uuid=object_id, _xapiRef=f"OpaqueRef:{inventory.new_uuid()}", tags=[])
-    return obj
+def _new_vdi(call: Call, body: dict[str, Any]) -> str:
+    require(call, "srs", body["srId"])
+    extra = {key: body.get(key) for key in ("name_description", "tags", "type", "other_config")}
+    return call.state.inventory.create_vdi(
+        body["srId"], body.get("name_label", ""), int(body["virtual_size"]), **extra
+    )
 
 
-def _attach(call: Call, segment: str, obj: dict[str, Any]) -> None:
-    """Keep the links a new VDI, VIF or VBD creates on the objects it belongs to."""
-    inventory = call.state.inventory
-    if segment == "vdis":
-        sr = require(call, "srs", obj.get("srId", ""))
-        obj.update(
-            type="VDI",
-            name_label=obj.get("name_label", "new disk"),
-            size=obj.get("virtual_size", 0),
-        )
-        obj.update({"$SR": sr["id"], "$VBDs": [], "$pool": sr.get("$pool"), "VDI_type": "user"})
-        sr.setdefault("VDIs", []).append(obj["id"])
-    elif segment == "vifs":
-        vm = require(call, "vms", obj.get("vm", obj.get("VM", "")))
-        network = require(call, "networks", obj.get("network", ""))
-        obj.update({"type": "VIF", "$VM": vm["id"], "$network": network["id"], "attached": False})
-        vm.setdefault("VIFs", []).append(obj["id"])
-        network.setdefault("VIFs", []).append(obj["id"])
-    elif segment == "vbds":
-        vm = require(call, "vms", obj.get("VM", ""))
-        vdi = require(call, "vdis", obj.get("VDI", ""))
-        obj.update(type="VBD", attached=False)
-        vm.setdefault("$VBDs", []).append(obj["id"])
-        vdi.setdefault("$VBDs", []).append(obj["id"])
-    inventory.collection(segment)[obj["id"]] = obj
+def _new_vif(call: Call, body: dict[str, Any]) -> str:
+    require(call, "vms", body["vmId"])
+    require(call, "networks", body["networkId"])
+    return call.state.inventory.create_vif(body["vmId"], body["networkId"], body.get("MAC"))
+
+
+def _new_vbd(call: Call, body: dict[str, Any]) -> str:
+    require(call, "vms", body["VM"])
+    require(call, "vdis", body["VDI"])
+    return call.state.inventory.create_vbd(
+        body["VM"], body["VDI"], bootable=bool(body.get("bootable")), cd=body.get("type") == "CD"
+    )
+
+
+def _new_sr(call: Call, body: dict[str, Any]) -> str:
+    require(call, "hosts", body["hostId"])
+    extra = {key: body.get(key) for key in ("name_description", "size", "device_config")}
+    return call.state.inventory.create_sr(
+        body["hostId"], body["name_label"], body["SR_type"], **extra
+    )
+
+
+def _new_user(call: Call, body: dict[str, Any]) -> str:
+    users = call.state.inventory.collection("users").values()
+    if any(user.get("name") == body["name"] for user in users):
+        raise XoError(409, "user already exists", {"objectId": body["name"], "objectType": "user"})
+    return call.state.inventory.create_user(body["name"], body.get("permission", "none"))
+
+
+def _new_server(call: Call, body: dict[str, Any]) -> str:
+    options = {key: body[key] for key in ("label", "allowUnauthorized", "readOnly") if key in body}
+    return call.state.inventory.create_server(body["host"], body["username"], **options)
+
+
+def _new_privilege(call: Call, body: dict[str, Any]) -> str:
+    require(call, "acl-roles", body["roleId"])
+    fields = {key: value for key, value in body.items() if key != "roleId"}
+    return call.state.inventory.create_privilege(body["roleId"], **fields)
+
+
+_CREATORS: dict[str, Callable[[Call, dict[str, Any]], str]] = {
+    "vdis": _new_vdi,
+    "vifs": _new_vif,
+    "vbds": _new_vbd,
+    "srs": _new_sr,
+    "users": _new_user,
+    "servers": _new_server,
+    "acl-privileges": _new_privilege,
+    "groups": lambda call, body: call.state.inventory.create_group(body["name"]),
+    "acl-roles": lambda call, body: call.state.inventory.create_role(
+        body["name"], body.get("description", "")
+    ),
+    "backup-repositories": lambda call, body: call.state.inventory.create_repository(
+        body["name"], body["url"], body.get("proxy")
+    ),
+}
 
 
 async def create_object(call: Call) -> Reply:
-    segment = call.route.segment
     body = call.body if isinstance(call.body, dict) else {}
-    if segment == "users" and "name" in body:
-        taken = any(
-            u.get("name") == body["name"] for u in call.state.inventory.collection("users").values()
-        )
-        if taken:
-            raise XoError(
-                409, "user already exists", {"objectId": body["name"], "objectType": "user"}
-            )
-    obj = _new_object(call, segment, body)
-    _attach(call, segment, obj)
-    return json_reply({"id": obj["id"]}, 201)
+    object_id = _CREATORS[call.route.segment](call, body)
+    return json_reply({"id": object_id}, 201)
 
 
 async def import_content(call: Call) -> Reply:
@@ -185,14 +251,10 @@ async def import_content(call: Call) -> Reply:
         return json_reply({"id": inventory.clone_vm(source, "imported VM")}, 201)
     sr = require(call, "srs", call.id)
     name = call.arg("name_label") or "imported disk"
-    obj = {
-        "id": inventory.new_uuid(),
-        "srId": sr["id"],
-        "name_label": name,
-        "virtual_size": len(call.body or b""),
-    }
-    _attach(call, "vdis", obj)
-    return json_reply({"id": obj["id"]}, 201)
+    size = len(call.body or b"")
+    description = call.arg("name_description")
+    object_id = inventory.create_vdi(sr["id"], name, size, name_description=description)
+    return json_reply({"id": object_id}, 201)
 
 
 async def create_token(call: Call) -> Reply:
