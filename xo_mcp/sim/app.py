@@ -133,7 +133,12 @@ class Simulator:
             )
             await self._send(send, reply)
             return
-        await self._serve(scope, receive, send, raw_path)
+        # Tests watch this to see a cancelled client call reach XO (the request goes away).
+        self.state.in_flight += 1
+        try:
+            await self._serve(scope, receive, send, raw_path)
+        finally:
+            self.state.in_flight -= 1
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

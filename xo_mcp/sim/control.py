@@ -39,6 +39,7 @@ def _state_view(state: SimState) -> dict[str, Any]:
         "faults": [fault.model_dump() for fault in state.faults.faults],
         "tokens": len(state.credentials.tokens),
         "requests": state.requests_served,
+        "in_flight": state.in_flight,
     }
 
 

@@ -45,6 +45,7 @@ class SimState:
         )
         self.started_at = time.time()
         self.requests_served = 0
+        self.in_flight = 0
         # Built before any action mutates the inventory, so the examples never change.
         self._spec = self._load_spec()
 
