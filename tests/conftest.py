@@ -6,7 +6,6 @@ import os
 from collections.abc import Iterator
 
 import pytest
-
 from support.npm import NpmPeers, NpmUnavailable, npm_peers
 from support.processes import Sim, start_sim
 

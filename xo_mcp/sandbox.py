@@ -13,6 +13,7 @@ import os
 import signal
 import struct
 import sys
+import sysconfig
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,13 @@ SYS_LANDLOCK_ADD_RULE = 445
 SYS_LANDLOCK_RESTRICT_SELF = 446
 LANDLOCK_CREATE_RULESET_VERSION = 1
 LANDLOCK_RULE_PATH_BENEATH = 1
+LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0
 LANDLOCK_SCOPE_SIGNAL = 1 << 1
+
+# Test hook, documented in the README: "1" makes landlock_abi() report no Landlock, so tests can
+# show that `sandbox = "required"` refuses to run and "warn" warns, on a kernel that has it.
+# It can only weaken isolation, and only for whoever already sets the worker's environment.
+FORCE_UNAVAILABLE_ENV = "XO_MCP_SANDBOX_FORCE_UNAVAILABLE"
 
 EXECUTE = 1 << 0
 WRITE_FILE = 1 << 1
@@ -101,6 +108,8 @@ def _syscall(number: int, *args: object) -> int:
 
 def landlock_abi() -> int:
     """The kernel's Landlock ABI version, 0 when Landlock is missing or disabled."""
+    if os.environ.get(FORCE_UNAVAILABLE_ENV) == "1":
+        return 0
     try:
         return _syscall(
             SYS_LANDLOCK_CREATE_RULESET,
@@ -154,12 +163,14 @@ class Rules:
 def restrict(rules: Rules) -> int:
     """Enter a Landlock domain allowing only `rules`; returns the ABI used."""
     abi = landlock_abi()
+    if abi < 1 and os.environ.get(FORCE_UNAVAILABLE_ENV) == "1":
+        raise SandboxError(f"Landlock is switched off by {FORCE_UNAVAILABLE_ENV}=1 (a test hook)")
     if abi < 1:
         raise SandboxError(
             "the kernel offers no Landlock (needs Linux >= 5.13 with landlock in the LSM list)"
         )
     handled = _handled_rights(abi)
-    scoped = LANDLOCK_SCOPE_SIGNAL if abi >= 6 else 0
+    scoped = LANDLOCK_SCOPE_SIGNAL | LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET if abi >= 6 else 0
     attr = struct.pack("=QQQ", handled, 0, scoped) if scoped else struct.pack("=Q", handled)
     buffer = ctypes.create_string_buffer(attr)
     ruleset = _syscall(
@@ -177,26 +188,88 @@ def restrict(rules: Rules) -> int:
     return abi
 
 
+def _startup_entry() -> str | None:
+    """The sys.path entry Python added for how it was started: the working directory (`-m`),
+    '' (`-c`) or the script's directory. None under `-P` (safe_path), which adds nothing."""
+    if sys.flags.safe_path or not sys.path:
+        return None
+    return sys.path[0]
+
+
 def code_paths() -> tuple[Path, ...]:
-    """Where Python and xo-mcp's code live (read-only in the sandbox)."""
+    """Where Python and xo-mcp's code live (read-only in the sandbox).
+
+    The start-up entry of sys.path is left out: it is wherever the process was started, `/` in
+    many containers, and reading `/` would hand every worker its siblings' secrets. xo-mcp's own
+    package directory is granted instead of its parent (a checkout holds more than code).
+    """
+    paths = sysconfig.get_paths()
     candidates: list[str] = [
         sys.prefix,
         sys.base_prefix,
         sys.exec_prefix,
+        sys.base_exec_prefix,
         str(Path(sys.executable).parent),
+        *(paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")),
     ]
-    candidates += [entry for entry in sys.path if entry]
-    candidates.append(str(Path(__file__).resolve().parent.parent))
-    return tuple(dict.fromkeys(Path(c).resolve() for c in candidates if Path(c).exists()))
+    startup = _startup_entry()
+    candidates += [entry for entry in sys.path if entry and entry != startup]
+    candidates.append(str(Path(__file__).resolve().parent))
+    resolved = (Path(c).resolve() for c in candidates if Path(c).exists())
+    return tuple(dict.fromkeys(path for path in resolved if path != Path("/")))
 
 
-SYSTEM_READ = ("/usr", "/lib", "/lib64", "/etc", "/proc", "/dev/urandom", "/dev/random")
+SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/proc", "/dev/urandom", "/dev/random")
+# Not all of /etc: secrets are often mounted there (/etc/xo-mcp/…, /etc/secrets). Only what
+# name resolution, TLS, time zones and the dynamic loader read.
+ETC_READ = (
+    "/etc/ssl",
+    "/etc/pki",
+    "/etc/ca-certificates",
+    "/etc/ca-certificates.conf",
+    "/etc/crypto-policies",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/nsswitch.conf",
+    "/etc/gai.conf",
+    "/etc/services",
+    "/etc/protocols",
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/mime.types",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/os-release",
+)
+
+
+def _system_paths() -> list[Path]:
+    paths = [Path(p) for p in (*SYSTEM_READ, *ETC_READ)]
+    paths += sorted(Path("/etc").glob("python3*"))  # Debian's sitecustomize
+    return paths
+
+
+def shared_read_paths() -> tuple[Path, ...]:
+    """What every sandboxed worker may read: nothing secret may live under these."""
+    return tuple(dict.fromkeys([*_system_paths(), *code_paths()]))
+
+
+def readable_by_every_worker(path: Path) -> Path | None:
+    """The shared read-only path that exposes `path` to every worker, if any."""
+    target = path.resolve()
+    for shared in shared_read_paths():
+        real = shared.resolve()  # /lib may be /usr/lib: rules follow links, so compare targets
+        if target == real or real in target.parents:
+            return shared
+    return None
 
 
 def worker_rules(secret_files: Iterable[Path], runtime_dir: Path | None) -> Rules:
-    read_only = (
-        [Path(p) for p in SYSTEM_READ] + list(code_paths()) + [Path(f) for f in secret_files]
-    )
+    read_only = [*shared_read_paths(), *(Path(f) for f in secret_files)]
     read_write = [Path("/dev/null")] + ([runtime_dir] if runtime_dir else [])
     return Rules(tuple(dict.fromkeys(read_only)), tuple(read_write))
 
@@ -222,3 +295,21 @@ def sandbox_worker(
             'Set sandbox = "required" to refuse this.'
         )
     return f"sandboxed: non-dumpable, Landlock ABI {abi}"
+
+
+def main() -> None:
+    """`python -m xo_mcp.sandbox`: what a fleet worker started like this one may touch."""
+    import json
+
+    rules = worker_rules([], None)
+    report = {
+        "landlock_abi": landlock_abi(),
+        "read_only": [str(path) for path in rules.read_only if path.exists()],
+        "read_write": [str(path) for path in rules.read_write],
+        "plus": "each worker's own secret file (read) and runtime directory (read-write)",
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

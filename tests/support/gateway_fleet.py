@@ -62,7 +62,7 @@ actions = true
 
 [instances.lab]
 url = "{production.url}"
-token_file = "{secrets / 'prod'}"
+token_file = "{secrets / "prod"}"
 actions = true
 """
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from support.clients import ERAS, stdio_client, text, tool_names
 from support.processes import PYTHON, Sim, worker_env
 
@@ -16,7 +15,9 @@ async def test_lists_tools_and_answers_a_query(sim: Sim, mode: str) -> None:
         names = tool_names(await client.list_tools())
         assert "vms_query" in names and "check_connection" in names
         assert not any(name.endswith("_action") for name in names)
-        result = await client.call_tool("vms_query", {"operation": "GetVms", "fields": "name_label", "limit": 2})
+        result = await client.call_tool(
+            "vms_query", {"operation": "GetVms", "fields": "name_label", "limit": 2}
+        )
         lines = text(result).splitlines()
         assert lines[:2] == ["| name_label |", "| --- |"]
         assert len(lines) == 4

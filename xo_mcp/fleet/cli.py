@@ -132,6 +132,10 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from xo_mcp import sandbox
+
+    # First of all: until then, same-uid processes can read secrets from our environment.
+    sandbox.make_non_dumpable()
     from xo_mcp.fleet.launcher import Front, run_fleet
 
     fleet = _load(args.config)

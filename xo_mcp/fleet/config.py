@@ -6,6 +6,7 @@ problem at once, each with its TOML key path and, where it can be found, its lin
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -15,10 +16,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+import tomli_w
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -33,17 +36,55 @@ OPERATION_ID = re.compile(r"[A-Za-z0-9_.-]+|(GET|POST|PUT|PATCH|DELETE) /\S*")
 
 InstanceName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")]
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+FilePath = Annotated[Path, Strict(False)]  # TOML has no path type: a string becomes a Path
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_COMMENT = re.compile(r"\s[;#]")
+
+
+def _uncarriable(text: str) -> str | None:
+    """Why supervisord's config format cannot carry `text` intact (values end up in its
+    `environment=` and `command=` lines, which it reads as ini with inline comments and
+    non-POSIX shlex), or None. A newline would even let a value add a [program:…] section."""
+    if _CONTROL.search(text):
+        return "a control character (newline, tab, …)"
+    if '"' in text:
+        return 'a double quote (")'
+    if _COMMENT.search(text):
+        return "a blank before ; or # (supervisord would cut the value there)"
+    if text.startswith("'") or text.endswith("'"):
+        return "a single quote at one end"
+    return None
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    # strict: `actions = "yes"` or `timeout_s = "30"` is a mistake to report, not to coerce.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, str_strip_whitespace=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _carriable(cls, value: Any) -> Any:
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str | Path):
+                problem = _uncarriable(str(item))
+                if problem:
+                    raise ValueError(f"{str(item)!r} contains {problem}")
+        return value
+
+
+def _shown(url: str) -> str:
+    """`url` fit for an error message: never echo a password someone put in it."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
 def _http_url(value: str, what: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
-            f"{what} must be an http(s) URL such as https://xo.example.com, got {value!r}"
+            f"{what} must be an http(s) URL such as https://xo.example.com, got {_shown(value)!r}"
         )
     return value.rstrip("/")
 
@@ -94,28 +135,34 @@ class Supervision(_Strict):
 class Secret(_Strict):
     """Where an instance's secret comes from: a file, or an environment variable."""
 
-    file: Path | None = None
+    file: FilePath | None = None
     env: str | None = None
 
 
 class Instance(_Strict):
     url: str
-    token_file: Path | None = None
+    token_file: FilePath | None = None
     token_env: EnvName | None = None
     username: str | None = None
-    password_file: Path | None = None
+    password_file: FilePath | None = None
     password_env: EnvName | None = None
     actions: bool | None = None
     deny: list[str] | None = None
     timeout_s: float | None = Field(default=None, gt=0, le=600)
     proxy: Proxy | None = None
-    ca_bundle: Path | None = None
+    ca_bundle: FilePath | None = None
     tls_insecure: bool = False
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        return _http_url(value, "url")
+        url = _http_url(value, "url")
+        if urlsplit(url).username is not None or urlsplit(url).password is not None:
+            raise ValueError(
+                "url must not carry credentials (user:password@): use token_file/token_env, "
+                "or username with password_file/password_env"
+            )
+        return url
 
     @field_validator("deny")
     @classmethod
@@ -153,7 +200,7 @@ class Instance(_Strict):
 
 class Client(_Strict):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-    token_file: Path | None = None
+    token_file: FilePath | None = None
     token_env: EnvName | None = None
     instances: list[InstanceName] | None = None
     read_only: bool = False
@@ -181,10 +228,6 @@ class Gateway(_Strict):
 
     @model_validator(mode="after")
     def _exposure(self) -> Gateway:
-        names = [client.name for client in self.clients]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate client names: {', '.join(duplicates)}")
         if self.listen is None:
             return self
         host, _ = split_listen(self.listen)
@@ -198,7 +241,7 @@ class Gateway(_Strict):
 
 class Fleet(_Strict):
     sandbox: Literal["required", "warn", "off"] = "warn"
-    runtime_dir: Path = Path(DEFAULT_RUNTIME_DIR)
+    runtime_dir: FilePath = Path(DEFAULT_RUNTIME_DIR)
     gateway: Gateway = Field(default_factory=Gateway)
     defaults: Defaults = Field(default_factory=Defaults)
     supervision: Supervision = Field(default_factory=Supervision)
@@ -217,16 +260,6 @@ class Fleet(_Strict):
         if not value.is_absolute():
             raise ValueError(f"runtime_dir must be an absolute path, got {str(value)!r}")
         return value
-
-    @model_validator(mode="after")
-    def _client_scopes(self) -> Fleet:
-        for client in self.gateway.clients:
-            unknown = [name for name in client.instances or [] if name not in self.instances]
-            if unknown:
-                raise ValueError(
-                    f"client {client.name!r} names unknown instance(s): {', '.join(unknown)}"
-                )
-        return self
 
     # Settings an instance inherits from [defaults] unless it overrides them.
     def actions_of(self, name: str) -> bool:
@@ -272,8 +305,15 @@ def _message(error: Any) -> str:
         return "unknown key (check the spelling; see configs/fleet.example.toml)"
     if kind == "missing":
         return "required key is missing"
+    if kind == "string_pattern_mismatch" and str(error["loc"][-1]).endswith("_env"):
+        return f"{error['input']!r} is not an environment variable name (letters, digits, _)"
     message = str(error["msg"])
-    return message.removeprefix("Value error, ")
+    if kind == "value_error":
+        return message.removeprefix("Value error, ")
+    value = error.get("input")
+    if isinstance(value, str | int | float | bool):  # TOML scalars: show what was written
+        return f"{message}, got {tomli_w.dumps({'v': value})[4:].strip()}"
+    return message
 
 
 def _problems(error: ValidationError, path: str, lines: KeyLines) -> list[str]:
@@ -282,40 +322,100 @@ def _problems(error: ValidationError, path: str, lines: KeyLines) -> list[str]:
         loc = tuple(
             part for part in item["loc"] if not str(part).startswith(("function-", "model-", "["))
         )
-        line = lines.find(loc)
-        where = f"{path}:{line}" if line else path
-        problems.append(f"{where}: {_loc_text(loc)}: {_message(item)}")
+        problems.append(_where(path, lines, loc, _message(item)))
     return problems
 
 
-def _secret_problems(fleet: Fleet, path: str, lines: KeyLines, env: Mapping[str, str]) -> list[str]:
-    """Secrets must be readable now: finding out when a worker starts is too late."""
-    problems: list[str] = []
-    checks: list[tuple[tuple[str | int, ...], Path | None, str | None]] = []
-    for name, instance in fleet.instances.items():
+Loc = tuple[str | int, ...]
+# Where a secret comes from: its key path, and a file or an environment variable.
+SecretSource = tuple[Loc, Path | None, str | None]
+
+
+def _where(path: str, lines: KeyLines, loc: Loc, problem: str) -> str:
+    line = lines.find(loc)
+    where = f"{path}:{line}" if line else path
+    return f"{where}: {_loc_text(loc)}: {problem}"
+
+
+def _reference_problems(fleet: Fleet) -> list[tuple[Loc, str]]:
+    """What one table cannot know alone: names used twice, scopes naming unknown instances."""
+    problems: list[tuple[Loc, str]] = []
+    first: dict[str, int] = {}
+    for index, client in enumerate(fleet.gateway.clients):
+        loc: Loc = ("gateway", "clients", index)
+        if client.name in first:
+            problems.append(
+                (
+                    (*loc, "name"),
+                    f"duplicate client name {client.name!r} "
+                    f"(gateway.clients[{first[client.name]}] has it too)",
+                )
+            )
+        first.setdefault(client.name, index)
+        unknown = [name for name in client.instances or [] if name not in fleet.instances]
+        if unknown:
+            problems.append(
+                (
+                    (*loc, "instances"),
+                    f"unknown instance(s) {', '.join(unknown)} "
+                    f"(the fleet has: {', '.join(fleet.instances)})",
+                )
+            )
+    return problems
+
+
+def _secret_sources(
+    instances: Mapping[str, Instance], clients: Mapping[int, Client]
+) -> list[SecretSource]:
+    sources: list[SecretSource] = []
+    for name, instance in instances.items():
         for key in ("token_file", "password_file", "token_env", "password_env", "ca_bundle"):
             value = getattr(instance, key)
-            if value is not None:
-                is_file = key.endswith("_file") or key == "ca_bundle"
-                checks.append(
-                    (
-                        ("instances", name, key),
-                        value if is_file else None,
-                        None if is_file else value,
-                    )
-                )
-    for index, client in enumerate(fleet.gateway.clients):
+            if value is None:
+                continue
+            is_file = key.endswith("_file") or key == "ca_bundle"
+            sources.append(
+                (("instances", name, key), value if is_file else None, None if is_file else value)
+            )
+    for index, client in clients.items():
+        loc: Loc = ("gateway", "clients", index)
         if client.token_file is not None:
-            checks.append((("gateway", "clients", index, "token_file"), client.token_file, None))
+            sources.append(((*loc, "token_file"), client.token_file, None))
         if client.token_env is not None:
-            checks.append((("gateway", "clients", index, "token_env"), None, client.token_env))
-    for loc, file, variable in checks:
+            sources.append(((*loc, "token_env"), None, client.token_env))
+    return sources
+
+
+def _secret_problems(
+    sources: list[SecretSource], sandboxed: bool, env: Mapping[str, str]
+) -> list[tuple[Loc, str]]:
+    """Secrets must be readable now: finding out when a worker starts is too late."""
+    problems: list[tuple[Loc, str]] = []
+    for loc, file, variable in sources:
         problem = _file_problem(file) if file is not None else _env_problem(variable or "", env)
+        if problem is None and file is not None and sandboxed and loc[-1] != "ca_bundle":
+            problem = _exposure_problem(file)
         if problem:
-            line = lines.find(loc)
-            where = f"{path}:{line}" if line else path
-            problems.append(f"{where}: {_loc_text(loc)}: {problem}")
+            problems.append((loc, problem))
     return problems
+
+
+def _valid_parts(data: Any) -> tuple[dict[str, Instance], dict[int, Client], bool]:
+    """The instance and client tables that are valid on their own, in a file that is not:
+    their secrets are checked too, so that one run of `check` lists every problem."""
+    data = data if isinstance(data, dict) else {}
+    instances: dict[str, Instance] = {}
+    raw_instances = data.get("instances")
+    for name, table in (raw_instances if isinstance(raw_instances, dict) else {}).items():
+        with contextlib.suppress(ValidationError):
+            instances[name] = Instance.model_validate(table)
+    clients: dict[int, Client] = {}
+    gateway = data.get("gateway")
+    raw_clients = gateway.get("clients") if isinstance(gateway, dict) else None
+    for index, table in enumerate(raw_clients if isinstance(raw_clients, list) else []):
+        with contextlib.suppress(ValidationError):
+            clients[index] = Client.model_validate(table)
+    return instances, clients, data.get("sandbox") != "off"
 
 
 def _file_problem(file: Path) -> str | None:
@@ -336,10 +436,32 @@ def _file_problem(file: Path) -> str | None:
     return None
 
 
+def _exposure_problem(file: Path) -> str | None:
+    from xo_mcp.sandbox import readable_by_every_worker
+
+    shared = readable_by_every_worker(file)
+    if shared is None:
+        return None
+    return (
+        f"{file}: every worker may read {shared} (code and system files), so this secret would "
+        "not be isolated: keep secrets elsewhere, e.g. /run/secrets"
+    )
+
+
 def _env_problem(variable: str, env: Mapping[str, str]) -> str | None:
     if not env.get(variable):
         return f"environment variable {variable} is not set (or empty)"
     return None
+
+
+def _toml_problem(path: str, error: tomllib.TOMLDecodeError) -> str:
+    """tomllib says "… (at line 5, column 16)": put the line where every other problem has it."""
+    message = str(error)
+    found = re.search(r" \(at line (\d+), column (\d+)\)$", message)
+    if found is None:
+        return f"{path}: not valid TOML: {message}"
+    text = message[: found.start()]
+    return f"{path}:{found.group(1)}: not valid TOML: {text} (column {found.group(2)})"
 
 
 def parse_fleet(
@@ -357,17 +479,24 @@ def parse_fleet(
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise FleetError(path, [f"{path}: not valid TOML: {error}"]) from None
+        raise FleetError(path, [_toml_problem(path, error)]) from None
     lines = KeyLines(text)
+    env = os.environ if env is None else env
     try:
         fleet = Fleet.model_validate(data)
     except ValidationError as error:
-        raise FleetError(path, _problems(error, path, lines)) from None
-    if not check_secrets:
-        return fleet
-    problems = _secret_problems(fleet, path, lines, os.environ if env is None else env)
-    if problems:
-        raise FleetError(path, problems)
+        problems = _problems(error, path, lines)
+        if check_secrets:
+            instances, clients, sandboxed = _valid_parts(data)
+            found = _secret_problems(_secret_sources(instances, clients), sandboxed, env)
+            problems += [_where(path, lines, loc, problem) for loc, problem in found]
+        raise FleetError(path, problems) from None
+    located = _reference_problems(fleet)
+    if check_secrets:
+        sources = _secret_sources(fleet.instances, dict(enumerate(fleet.gateway.clients)))
+        located += _secret_problems(sources, fleet.sandbox != "off", env)
+    if located:
+        raise FleetError(path, [_where(path, lines, loc, problem) for loc, problem in located])
     return fleet
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import os
 import secrets
+import select
 import signal
 from collections.abc import Awaitable, MutableMapping
 from dataclasses import dataclass
@@ -23,13 +25,22 @@ from xo_mcp.fleet.instances import Registry
 from xo_mcp.fleet.reaper import Reaper
 from xo_mcp.fleet.render import RuntimeLayout, render
 from xo_mcp.fleet.secrets import SecretBroker, take_client_tokens, take_env_secrets
-from xo_mcp.fleet.supervision import Supervision, log
+from xo_mcp.fleet.supervision import LAST_ERROR_FILE, Supervision, log
 from xo_mcp.fleet.supervisor import Supervisord, SupervisorError
 from xo_mcp.worker.proxy import ProxySettings
 
 EXIT_OK = 0
 EXIT_SUPERVISOR_LOST = 70
-PASSED_ENV = ("PATH", "HOME", "LANG", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "PYTHONPATH")
+PASSED_ENV = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "TZ",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "PYTHONPATH",
+    sandbox.FORCE_UNAVAILABLE_ENV,
+)
 PROXY_ENV = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 
 
@@ -69,7 +80,7 @@ def prepare_runtime(fleet: Fleet, layout: RuntimeLayout) -> None:
     _private_dir(layout.root / "instances")
     for name in fleet.instances:
         _private_dir(layout.instance_dir(name))
-        for stale in ("mcp.sock", "secret.sock"):
+        for stale in ("mcp.sock", "secret.sock", LAST_ERROR_FILE):
             (layout.instance_dir(name) / stale).unlink(missing_ok=True)
 
 
@@ -105,6 +116,8 @@ class Launcher:
 
     async def run(self) -> int:
         self._harden()
+        # The gateway's MCP SDK is the slowest import: load it while supervisord starts.
+        self._spawn(asyncio.to_thread(importlib.import_module, "xo_mcp.gateway.service"))
         env_secrets = take_env_secrets(self.fleet, self.environ)
         client_tokens = take_client_tokens(self.fleet, self.environ)
         base_env = worker_base_env(self.environ, self.layout)
@@ -123,8 +136,9 @@ class Launcher:
         # The broker listens before any worker starts: a worker asks for its secret at once.
         broker = SecretBroker(env_secrets, self.layout, self._pid_of)
         await broker.start()
+        relay: _Relay | None = None
         try:
-            supervisord.start(base_env)
+            relay = _Relay(supervisord.start(base_env), loop)
             assert supervisord.process is not None
             reaper.watch(supervisord.process.pid, self._supervisor_exited)
             reaper.reap()  # in case it already died
@@ -136,6 +150,8 @@ class Launcher:
         finally:
             await self._shutdown()
             await broker.close()
+            if relay is not None:
+                relay.close()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
             reaper.reap()
@@ -154,6 +170,7 @@ class Launcher:
     async def _serve(
         self, supervisord: Supervisord, client_tokens: dict[str, str], base_env: dict[str, str]
     ) -> int:
+        await self._tasks[0]  # the import started in run()
         from xo_mcp.gateway.service import Gateway
 
         gateway = Gateway(self.fleet, self.layout, self.registry, client_tokens)
@@ -192,6 +209,9 @@ class Launcher:
 
     async def _shutdown(self) -> None:
         self.stop.set()
+        if self.supervisord is not None:
+            # Workers stop while the gateway drains: both fit in the runtime's grace period.
+            self.supervisord.terminate()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -204,6 +224,59 @@ class Launcher:
                 self.layout.worker_socket(name).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             self.layout.config.unlink()
+
+
+class _Relay:
+    """Copies supervisord's output (its log and every worker's) to the launcher's stderr."""
+
+    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop) -> None:
+        self._fd = fd
+        self._loop = loop
+        self._partial = b""  # whole lines only: the launcher's own lines go in between
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, self._copy)
+
+    def _copy(self) -> bool:
+        """Copy what is there; False once nothing more can come (or comes right now)."""
+        try:
+            data = os.read(self._fd, 65536)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""
+        if not data:
+            self._loop.remove_reader(self._fd)
+            return False
+        lines, newline, self._partial = (self._partial + data).rpartition(b"\n")
+        if newline:
+            _write_all(2, lines + newline)
+        if len(self._partial) > 65536:  # no newline in sight: do not hold on to it
+            _write_all(2, self._partial)
+            self._partial = b""
+        return True
+
+    def close(self) -> None:
+        """After supervisord exited: copy what is left, then let go."""
+        if self._fd < 0:
+            return
+        self._loop.remove_reader(self._fd)
+        while self._copy():
+            pass
+        if self._partial:
+            _write_all(2, self._partial + b"\n")
+        os.close(self._fd)
+        self._fd = -1
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            select.select([], [fd], [], 1.0)
+        except OSError:
+            return  # stderr is gone: nowhere left to report to
 
 
 def run_fleet(fleet: Fleet, front: Front) -> int:

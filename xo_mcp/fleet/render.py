@@ -49,10 +49,17 @@ class RuntimeLayout:
         return self.instance_dir(name) / "secret.sock"
 
 
+def _literal(value: str) -> str:
+    """`value` as supervisord reads it back: it expands %(name)s everywhere, so % is doubled."""
+    return value.replace("%", "%%")
+
+
 def _quote(value: str) -> str:
-    """A value for supervisord's `environment=` (quoted; % doubled for its interpolation)."""
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
-    return f'"{escaped}"'
+    """A value for supervisord's `environment=`, which it splits with a non-POSIX shlex: a
+    double-quoted token keeps everything but `"` (no escapes exist), and quotes are stripped.
+    The fleet file's validation refuses what cannot be carried (`"`, control characters, a
+    blank before ; or #); a backslash is literal, so it is not doubled."""
+    return f'"{_literal(value)}"'
 
 
 def _proxy_env(instance: Instance) -> dict[str, str]:
@@ -74,7 +81,9 @@ def _proxy_env(instance: Instance) -> dict[str, str]:
 def worker_environment(fleet: Fleet, name: str, layout: RuntimeLayout) -> dict[str, str]:
     instance = fleet.instances[name]
     kind, secret = instance.secret
-    env = {"XO_URL": instance.url, "XO_MCP_INSTANCE": name, "PYTHONUNBUFFERED": "1"}
+    # No PYTHONUNBUFFERED: a line-buffered stderr writes each log line at once, so supervisord
+    # never copies half a line (print() unbuffered writes the text and its newline apart).
+    env = {"XO_URL": instance.url, "XO_MCP_INSTANCE": name}
     if secret.file is not None:
         env["XO_TOKEN_FILE" if kind == "token" else "XO_PASSWORD_FILE"] = str(secret.file)
     else:
@@ -108,7 +117,7 @@ def worker_command(fleet: Fleet, name: str, layout: RuntimeLayout, python: str) 
         "--runtime-dir",
         str(layout.instance_dir(name)),
     ]
-    return shlex.join(args)
+    return _literal(shlex.join(args))
 
 
 def _root_user() -> str:
@@ -131,9 +140,9 @@ command={worker_command(fleet, name, layout, python)}
 environment={environment}
 autostart=true
 autorestart=unexpected
-exitcodes=0,{EXIT_MCP_DISABLED}
+exitcodes={EXIT_MCP_DISABLED}
 startsecs=1
-startretries=4
+startretries=2
 stopsignal=TERM
 stopwaitsecs=4
 stopasgroup=true
@@ -156,12 +165,12 @@ silent=true
 logfile=/dev/stderr
 logfile_maxbytes=0
 loglevel=info
-pidfile={layout.pidfile}
-childlogdir={layout.root}
+pidfile={_literal(str(layout.pidfile))}
+childlogdir={_literal(str(layout.root))}
 identifier=xo-mcp{_root_user()}
 
 [unix_http_server]
-file={layout.control_socket}
+file={_literal(str(layout.control_socket))}
 chmod=0700
 username={CONTROL_USER}
 password={password_hash(control_password)}

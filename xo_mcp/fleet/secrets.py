@@ -9,6 +9,7 @@ against the pid supervisord reports for that instance before answering.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
 import os
 import socket
@@ -30,13 +31,28 @@ def _peer_pid(writer: asyncio.StreamWriter) -> int:
     return int(pid)
 
 
+def _take(environ: MutableMapping[str, str], variable: str) -> str | None:
+    """Pop `variable`; from the real environment, also wipe the original copy of its value.
+
+    Popping only drops the pointer: the bytes stay in the block the kernel shows as
+    /proc/PID/environ (to root, or to anyone if we were dumpable). Overwrite them first.
+    """
+    if environ is os.environ:
+        libc = ctypes.CDLL(None)
+        libc.getenv.restype = ctypes.c_void_p
+        address = libc.getenv(variable.encode())
+        if address:
+            ctypes.memset(address, ord("x"), len(ctypes.string_at(address)))
+    return environ.pop(variable, None)
+
+
 def take_env_secrets(fleet: Fleet, environ: MutableMapping[str, str]) -> dict[str, str]:
     """Pop every secret the fleet names (`*_env`) from `environ`; instance name → secret."""
     secrets: dict[str, str] = {}
     for name, instance in fleet.instances.items():
         _, secret = instance.secret
         if secret.env is not None:
-            value = environ.pop(secret.env, None)
+            value = _take(environ, secret.env)
             if value:
                 secrets[name] = value.strip()
     return secrets
@@ -49,7 +65,7 @@ def take_client_tokens(fleet: Fleet, environ: MutableMapping[str, str]) -> dict[
         if client.token_file is not None:
             tokens[client.name] = client.token_file.read_text(encoding="utf-8").strip()
         elif client.token_env is not None:
-            tokens[client.name] = (environ.pop(client.token_env, None) or "").strip()
+            tokens[client.name] = (_take(environ, client.token_env) or "").strip()
     return tokens
 
 

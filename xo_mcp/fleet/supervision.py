@@ -21,7 +21,7 @@ from xo_mcp.fleet.render import RuntimeLayout
 from xo_mcp.fleet.supervisor import ProcessInfo, Supervisord, SupervisorError
 from xo_mcp.worker.exits import EXIT_MCP_DISABLED
 from xo_mcp.worker.proxy import ProxySettings
-from xo_mcp.worker.xo_client import ssl_context
+from xo_mcp.worker.xo_client import MCP_DISABLED, ssl_context
 
 POLL_S = 0.25
 LAST_ERROR_FILE = "last-error"
@@ -73,22 +73,30 @@ class Supervision:
         return text.strip()[:500] or None
 
     async def _observe(self, name: str, info: ProcessInfo) -> None:
+        status = self.registry[name]
         if info.state in ("STARTING", "RUNNING") and self.registry.note_pid(name, info.pid):
             log(f"{name}: worker restarted (pid {info.pid})")
+            if status.state is State.READY:
+                # Calls fail until the gateway's link reaches the new process.
+                self.registry.set_state(name, State.STARTING)
             self._on_restart(name)
         if info.state == "EXITED" and info.exit_status == EXIT_MCP_DISABLED:
-            self.registry.set_state(name, State.DISABLED, "MCP disabled by admin")
-            await self._maybe_reenable(name)
+            self.registry.set_state(name, State.DISABLED, MCP_DISABLED)
+        elif info.state in ("BACKOFF", "FATAL") and self._last_error(name) == MCP_DISABLED:
+            # Exit 3 within startsecs is a failed start to supervisord, which would retry it
+            # (and then give up): the worker's own words say why, so stop it here.
+            if info.state == "BACKOFF":
+                await self._stop(name)
+            self.registry.set_state(name, State.DISABLED, MCP_DISABLED)
+        if status.state is State.DISABLED:
+            await self._while_disabled(name, info)
         elif info.state == "FATAL":
             self.registry.set_state(name, State.FAILED, self._last_error(name) or info.spawn_error)
             await self._maybe_retry(name)
         elif info.state in ("BACKOFF", "EXITED"):
-            self.registry.set_state(name, State.STARTING, self._last_error(name))
-        elif info.state == "RUNNING" and self.registry[name].state in (
-            State.FAILED,
-            State.DISABLED,
-        ):
-            self.registry.set_state(name, State.STARTING)
+            # A failed instance being retried stays failed until it answers (no /readyz flap).
+            state = State.FAILED if status.state is State.FAILED else State.STARTING
+            self.registry.set_state(name, state, self._last_error(name))
 
     def _due(self, name: str, delay_s: float) -> bool:
         now = time.monotonic()
@@ -104,13 +112,26 @@ class Supervision:
         except SupervisorError as error:
             log(f"{name}: could not restart the worker: {error}")
 
-    async def _maybe_reenable(self, name: str) -> None:
+    async def _stop(self, name: str) -> None:
+        try:
+            await self.supervisord.stop_process(name)
+        except SupervisorError as error:
+            log(f"{name}: could not stop the worker: {error}")
+
+    async def _while_disabled(self, name: str, info: ProcessInfo) -> None:
+        """Poll XO's kill switch (no restart loop); bring the instance back once it is off."""
+        if info.state not in ("RUNNING", "EXITED", "STOPPED", "FATAL"):
+            return
         if not self._due(name, self.fleet.supervision.disabled_poll_s):
             return
-        if await self._mcp_enabled(name):
-            log(f"{name}: XO enabled MCP again; starting the worker")
-            self.registry.set_state(name, State.STARTING)
-            await self._start(name)
+        if not await self._mcp_enabled(name):
+            return
+        log(f"{name}: XO enabled MCP again")
+        if info.state == "RUNNING":
+            self._on_restart(name)  # the link re-reads the running worker and marks it ready
+            return
+        self.registry.set_state(name, State.STARTING)
+        await self._start(name)
 
     async def _maybe_retry(self, name: str) -> None:
         failures = self._failures.get(name, 0)
@@ -125,7 +146,8 @@ class Supervision:
         await self._start(name)
 
     def on_state_change(self, status: InstanceStatus) -> None:
-        """A worker that became ready starts its failure count over."""
+        """A new state starts its own schedule; a ready worker starts its failure count over."""
+        self._next_attempt.pop(status.name, None)
         if status.state is State.READY:
             self._failures.pop(status.name, None)
 

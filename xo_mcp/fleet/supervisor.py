@@ -24,6 +24,16 @@ from supervisor.xmlrpc import SupervisorTransport
 from xo_mcp.fleet.render import CONTROL_USER, RuntimeLayout
 
 STOP_GRACE_S = 8.0
+# supervisord dies with the launcher (SIGTERM: it stops the workers first), even on SIGKILL,
+# and does not start at all if the launcher is already gone.
+_BOOTSTRAP = """\
+import ctypes, os, signal
+ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)
+if os.getppid() != {parent}:
+    raise SystemExit("xo-mcp-fleet: the launcher is gone; not starting supervisord")
+from supervisor.supervisord import main
+main()
+"""
 
 
 @dataclass(frozen=True)
@@ -45,22 +55,38 @@ class Supervisord:
         self._password = password
         self.process: subprocess.Popen[bytes] | None = None
         self.exit_status: int | None = None
+        self._terminated = False
 
     def __repr__(self) -> str:
         return f"Supervisord({self.layout.root})"
 
-    def start(self, env: Mapping[str, str]) -> None:
-        command = [sys.executable, "-c", "from supervisor.supervisord import main; main()"]
-        command += ["--configuration", str(self.layout.config)]
-        self.process = subprocess.Popen(
-            command,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=sys.stderr.fileno(),  # nothing of supervisord may reach the MCP stdio channel
-            stderr=None,
-            close_fds=True,
-            start_new_session=False,
-        )
+    def start(self, env: Mapping[str, str]) -> int:
+        """Start supervisord; returns the read end of the pipe carrying its and the workers'
+        output, which the launcher copies to its stderr.
+
+        A pipe, not our stderr itself: supervisord reopens /dev/stderr, which fails on a socket
+        (journald) and, on a file opened without O_APPEND (`2>file`), writes over our lines.
+        Call from the main thread: supervisord dies with the thread that started it.
+        """
+        code = _BOOTSTRAP.format(parent=os.getpid())
+        command = [sys.executable, "-c", code, "--configuration", str(self.layout.config)]
+        read_end, write_end = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                command,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=write_end,  # nothing of supervisord may reach the MCP stdio channel
+                stderr=write_end,
+                close_fds=True,
+                start_new_session=False,
+            )
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        return read_end
 
     @property
     def pid(self) -> int | None:
@@ -112,14 +138,23 @@ class Supervisord:
     async def start_process(self, name: str) -> None:
         await self.call("startProcess", name, False)
 
+    async def stop_process(self, name: str) -> None:
+        await self.call("stopProcess", name, True)
+
     def signal(self, signum: int) -> None:
         if self.process is not None and self.exit_status is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.process.pid, signum)
 
+    def terminate(self) -> None:
+        """Ask supervisord to stop every worker and exit (once: it logs each request)."""
+        if not self._terminated:
+            self._terminated = True
+            self.signal(signal.SIGTERM)
+
     async def stop(self) -> None:
         """SIGTERM (supervisord stops every worker), then SIGKILL after the grace period."""
-        self.signal(signal.SIGTERM)
+        self.terminate()
         deadline = time.monotonic() + STOP_GRACE_S
         while self.exit_status is None and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

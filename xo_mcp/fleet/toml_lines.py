@@ -30,10 +30,10 @@ class KeyLines:
             header = _HEADER.match(line)
             if header:
                 path: Loc = tuple(_parts(header.group(2)))
-                if header.group(1) == "[[":
-                    arrays[path] = arrays.get(path, -1) + 1
-                    path = (*path, arrays[path])
                 table = self._resolve_arrays(path, arrays)
+                if header.group(1) == "[[":
+                    arrays[table] = arrays.get(table, -1) + 1
+                    table = (*table, arrays[table])
                 self._lines.setdefault(table, number)
                 continue
             key = _KEY.match(line)
@@ -42,12 +42,14 @@ class KeyLines:
 
     @staticmethod
     def _resolve_arrays(path: Loc, arrays: dict[Loc, int]) -> Loc:
-        """`[gateway.clients.x]` after `[[gateway.clients]]` belongs to the latest element."""
+        """`[a.b.c]` after `[[a.b]]` belongs to the latest element of a.b: (a, b, n, c).
+
+        The header's own last part is left alone: `[[a.b]]` itself adds the next index."""
         resolved: list[int | str] = []
-        for part in path:
+        for index, part in enumerate(path):
             resolved.append(part)
             current = tuple(resolved)
-            if current in arrays and not isinstance(part, int) and current != path:
+            if current in arrays and index < len(path) - 1:
                 resolved.append(arrays[current])
         return tuple(resolved)
 

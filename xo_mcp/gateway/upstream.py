@@ -211,4 +211,3 @@ def tool_digest(tools: list[types.Tool]) -> str:
     return json.dumps(
         [t.model_dump(by_alias=True, exclude_none=True) for t in tools], sort_keys=True
     )
-

@@ -46,6 +46,11 @@ def _error(text: str) -> Outcome:
 
 def render(response: XoResponse) -> str:
     """JSON pretty-printed, anything else (markdown, NDJSON, text) relayed as is."""
+    if response.truncated:
+        return response.text + (
+            "\n\n[truncated: XO's answer was too long to read in full. "
+            "Narrow the query with `filter`, `fields` or `limit`.]"
+        )
     if response.is_json and response.text.strip():
         try:
             return json.dumps(response.json(), indent=2, ensure_ascii=False)
@@ -64,15 +69,30 @@ def cap(text: str, limit: int) -> str:
     )
 
 
+def _number_text(value: int | float) -> str:
+    """`2` for 2 and 2.0 (as the official `String(limit)`), `2.5` for 2.5; never an overflow."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def encode_segment(value: str) -> str:
+    """One path segment, whatever `value` holds: `/` is encoded, and so are `.`/`..` segments,
+    which HTTP clients would otherwise resolve (`/vms/..` is `/`)."""
+    if value in (".", ".."):
+        return value.replace(".", "%2E")
+    return quote(value, safe="")
+
+
 def build_path(operation: Operation, arguments: dict[str, Any]) -> str:
     """Fill every placeholder from its own argument; values are always percent-encoded."""
     missing = [name for name in operation.placeholders if not arguments.get(name)]
     if missing:
-        needed = ", ".join(f"`{name}`" for name in missing)
+        needed = ", ".join(f"`{name}`" for name in dict.fromkeys(missing))
         raise ValueError(f"{operation.name} ({operation.signature}) needs {needed}")
     path = operation.path
     for name in operation.placeholders:
-        path = path.replace("{" + name + "}", quote(str(arguments[name]), safe=""), 1)
+        path = path.replace("{" + name + "}", encode_segment(str(arguments[name])), 1)
     return path
 
 
@@ -166,8 +186,7 @@ class ToolRunner:
         if fields:
             query["fields"] = fields
         if args.get("limit") is not None:
-            limit = args["limit"]
-            query["limit"] = str(int(limit) if float(limit).is_integer() else limit)
+            query["limit"] = _number_text(args["limit"])
         response = await self.client.request(operation.method, path, query=query)
         return Outcome(render(response))
 
@@ -258,7 +277,7 @@ class ToolRunner:
                 duration_s=time.monotonic() - started,
                 status=error.status,
                 body=body,
-                detail=str(error),
+                detail=error.summary,  # XO's own text may quote body values (422 errors do)
             )
             raise
         self.audit.record(
@@ -279,13 +298,28 @@ class ToolRunner:
 
     async def _wait_for_task(self, task_id: str, progress: ProgressFn | None) -> Outcome:
         """Poll the task (reporting progress) until it ends or the wait budget runs out."""
+        try:
+            return await self._poll_task(task_id, progress)
+        except XoRequestError as error:
+            # The action did start: say so, rather than reporting the action itself as failed.
+            return _error(
+                f"The action started task {task_id}, but following it failed: {error} "
+                "Check it with tasks_query (operation GetTask)."
+            )
+
+    async def _poll_task(self, task_id: str, progress: ProgressFn | None) -> Outcome:
         deadline = time.monotonic() + self.settings.wait_timeout_s
         started = time.monotonic()
-        path = "/tasks/" + quote(task_id, safe="")
+        path = "/tasks/" + encode_segment(task_id)
         while True:
-            task = (await self.client.request("GET", path)).json()
-            status = task.get("status") if isinstance(task, dict) else None
-            if status != "pending":
+            response = await self.client.request("GET", path)
+            try:
+                task = response.json()
+            except ValueError:
+                task = None
+            if not isinstance(task, dict):
+                return _error(f"Task {task_id}: XO answered with something that is not a task.")
+            if task.get("status") != "pending":
                 return _task_outcome(task_id, task)
             if time.monotonic() >= deadline:
                 return Outcome(
@@ -293,15 +327,7 @@ class ToolRunner:
                     "follow it with tasks_query (operation GetTask)."
                 )
             if progress is not None:
-                elapsed = time.monotonic() - started
-                share = (
-                    task.get("progress") if isinstance(task.get("progress"), int | float) else None
-                )
-                await progress(
-                    float(share if share is not None else elapsed),
-                    100.0 if share else None,
-                    f"task {task_id} pending for {elapsed:.1f}s",
-                )
+                await progress(*_task_progress(task, time.monotonic() - started, task_id))
             await asyncio.sleep(TASK_POLL_S)
 
     # --- utility tools ---------------------------------------------------------------------
@@ -357,14 +383,21 @@ def _task_id(response: XoResponse) -> str | None:
     return task_id if isinstance(task_id, str) else None
 
 
-def _task_outcome(task_id: str, task: Any) -> Outcome:
-    status = task.get("status") if isinstance(task, dict) else "unknown"
-    summary = {
-        key: task[key]
-        for key in ("id", "status", "result", "start", "end")
-        if isinstance(task, dict) and key in task
-    }
+def _task_progress(
+    task: dict[str, Any], elapsed: float, task_id: str
+) -> tuple[float, float | None, str]:
+    """XO's own percentage when the task has one, else the seconds spent waiting."""
+    share = task.get("progress")
+    message = f"task {task_id} pending for {elapsed:.1f}s"
+    if isinstance(share, int | float) and not isinstance(share, bool):
+        return float(share), 100.0, message
+    return round(elapsed, 1), None, message
+
+
+def _task_outcome(task_id: str, task: dict[str, Any]) -> Outcome:
+    status = task.get("status", "unknown")
+    summary = {key: task[key] for key in ("id", "status", "result", "start", "end") if key in task}
     text = f"Task {task_id} finished: {status}\n" + json.dumps(
         summary, indent=2, ensure_ascii=False
     )
-    return Outcome(text, is_error=status == "failure")
+    return Outcome(text, is_error=status in ("failure", "interrupted"))

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import sys
 import threading
 from pathlib import Path
 
 from xo_mcp import __version__
-from xo_mcp.worker.exits import EXIT_CONFIG, EXIT_OK
+from xo_mcp.worker.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from xo_mcp.worker.listen import Listen
 from xo_mcp.worker.settings import ENV_HELP, ConfigError, WorkerSettings, load_settings
 
 EXIT_HELP = """\
@@ -80,10 +82,29 @@ def _harden(mode: str, runtime_dir: Path | None) -> None:
     log(sandbox.sandbox_worker(mode, readable, runtime_dir))  # type: ignore[arg-type]
 
 
+def _skip_package_inits(*packages: str) -> None:
+    """Register `packages` without running their `__init__` (submodules still import normally).
+
+    `mcp/__init__.py` and `mcp/server/__init__.py` eagerly import the SDK's client, the
+    high-level MCPServer and both HTTP transports, none of which a worker needs: skipping them
+    saves about 90 ms of every cold start. The worker (and the SDK modules it loads) import
+    from submodules only, e.g. `mcp.server.lowlevel.server`. Only ever called in the worker's
+    own process, never in one that may need `from mcp import Client`.
+    """
+    for name in packages:
+        if name in sys.modules:
+            continue
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.submodule_search_locations is None:
+            return
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+
+
 def _preload_sdk() -> threading.Thread:
     """Import the MCP SDK in the background while the main thread talks to XO."""
 
     def load() -> None:
+        _skip_package_inits("mcp", "mcp.server")
         import xo_mcp.worker.server
         import xo_mcp.worker.transport  # noqa: F401
 
@@ -106,21 +127,10 @@ def _note_error(runtime_dir: Path | None, message: str | None) -> None:
         pass
 
 
-async def _serve(settings: WorkerSettings, args: argparse.Namespace) -> int:
+async def _serve(settings: WorkerSettings, args: argparse.Namespace, listen: Listen | None) -> int:
     from xo_mcp.worker.boot import BootError, boot
 
     preload = _preload_sdk()
-    listen = None
-    if args.listen is not None:
-        from xo_mcp.worker.transport import Listen
-
-        listen = Listen.parse(args.listen)
-        if not listen.is_loopback:
-            log(
-                f"refusing to listen on {args.listen}: the worker has no authentication. Use "
-                "unix:PATH or a loopback address, or xo-mcp-fleet for an authenticated port."
-            )
-            return EXIT_CONFIG
     try:
         booted = await boot(settings)
     except BootError as error:
@@ -137,7 +147,11 @@ async def _serve(settings: WorkerSettings, args: argparse.Namespace) -> int:
         if listen is None:
             await serve_stdio(server)
             return EXIT_OK
-        sock = bound_socket(listen)
+        try:
+            sock = bound_socket(listen)
+        except OSError as error:
+            log(f"cannot listen on {args.listen}: {error.strerror or error}")
+            return EXIT_FAILURE
         log(f"serving MCP on {describe(sock)}")
         status = {
             "instance": settings.instance,
@@ -150,6 +164,24 @@ async def _serve(settings: WorkerSettings, args: argparse.Namespace) -> int:
     finally:
         await booted.client.aclose()
     return EXIT_OK
+
+
+def _listen_or_exit(text: str | None) -> Listen | None:
+    """Check --listen before anything else: a wrong address is a configuration error."""
+    if text is None:
+        return None
+    try:
+        listen = Listen.parse(text)
+    except ValueError as error:
+        log(f"--listen: {error}")
+        sys.exit(EXIT_CONFIG)
+    if not listen.is_loopback:
+        log(
+            f"refusing to listen on {text}: the worker has no authentication. Use "
+            "unix:PATH or a loopback address, or xo-mcp-fleet for an authenticated port."
+        )
+        sys.exit(EXIT_CONFIG)
+    return listen
 
 
 def _settings_or_exit(runtime_dir: Path | None) -> WorkerSettings:
@@ -166,6 +198,7 @@ def _settings_or_exit(runtime_dir: Path | None) -> WorkerSettings:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    listen = _listen_or_exit(args.listen)
     if args.instance:
         os.environ["XO_MCP_INSTANCE"] = args.instance
     if args.sandbox != "off":
@@ -179,10 +212,11 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(EXIT_CONFIG)
     settings = _settings_or_exit(args.runtime_dir)
     try:
-        code = asyncio.run(_serve(settings, args))
-    except ValueError as error:
-        log(str(error))
-        code = EXIT_CONFIG
+        code = asyncio.run(_serve(settings, args, listen))
     except KeyboardInterrupt:
         code = EXIT_OK
+    except Exception as error:  # one clear line for the operator, not a traceback
+        log(f"unexpected error: {type(error).__name__}: {error}")
+        _note_error(args.runtime_dir, f"unexpected error: {error}")
+        code = EXIT_FAILURE
     sys.exit(code)

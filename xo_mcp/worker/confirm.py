@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 TTL_S = 300.0
+MAX_PENDING = 1000  # a looping model must not grow the store without bound
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class ConfirmStore:
 
     def issue(self, operation: str, method: str, path: str, body: Any, principal: str = "") -> str:
         self._expire()
+        while len(self._pending) >= MAX_PENDING:  # dicts keep insertion order: oldest first
+            del self._pending[next(iter(self._pending))]
         random_part = secrets.token_urlsafe(18)
         # The instance prefix lets a gateway tell a user which instance a token belongs to.
         token = f"{self._instance}.{random_part}" if self._instance else random_part
@@ -68,7 +71,8 @@ class ConfirmStore:
         pending = self._pending.pop(token, None)
         if pending is None:
             raise ConfirmError(self._unknown_token_message(token))
-        if not hmac.compare_digest(pending.principal, principal):
+        # Bytes: compare_digest refuses non-ASCII str, and principals are client-supplied names.
+        if not hmac.compare_digest(pending.principal.encode(), principal.encode()):
             raise ConfirmError(
                 "This confirmation token was issued to another client; it has been revoked."
             )

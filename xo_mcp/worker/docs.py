@@ -12,7 +12,9 @@ from xo_mcp.worker.xo_client import XoRequestError, describe_transport_error
 
 # Offline machines must get an answer quickly, not after a 30 s hang.
 DOCS_TIMEOUT = httpx2.Timeout(15.0, connect=5.0)
-_SKIPPED = frozenset({"script", "style", "nav", "header", "footer", "noscript", "svg"})
+_SKIPPED = frozenset(
+    {"head", "title", "script", "style", "nav", "header", "footer", "noscript", "svg", "template"}
+)
 _BLOCKS = frozenset({"p", "div", "section", "article", "br", "tr", "pre", "table", "ul", "ol"})
 
 
@@ -58,7 +60,7 @@ async def fetch_documentation(url: str, settings: WorkerSettings) -> str:
     try:
         async with httpx2.AsyncClient(timeout=DOCS_TIMEOUT, proxy=proxy, trust_env=False) as http:
             response = await http.get(url, headers={"Accept": "text/html"}, follow_redirects=True)
-    except httpx2.TransportError as error:
+    except httpx2.RequestError as error:
         raise XoRequestError(
             f"Cannot reach documentation server {settings.docs_url} "
             f"({describe_transport_error(error)}). Set XO_DOCS_URL to a reachable mirror, or a "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import mcp_types as types
-from mcp.server import ServerRequestContext
+from mcp.server.context import ServerRequestContext
 
 from xo_mcp.worker.meta import CONFIRM_META_KEY
 

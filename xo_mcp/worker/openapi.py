@@ -23,6 +23,7 @@ _EXCLUDED_PATHS = (
 )
 _PLACEHOLDER = re.compile(r"\{([^}]+)\}")
 _STREAM_WORDS = re.compile(r"\bSSE\b|server-sent events", re.IGNORECASE)
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.]")
 
 
 class SpecError(ValueError):
@@ -56,7 +57,7 @@ class Domain:
 
     @property
     def prefix(self) -> str:
-        return self.segment.replace("-", "_")
+        return tool_prefix(self.segment)
 
 
 @dataclass(frozen=True)
@@ -73,17 +74,22 @@ def _derived_id(method: str, path: str) -> str:
     return "_".join([method.lower(), *segments])
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one: specs in the wild are not all tidy."""
+    return value if isinstance(value, dict) else {}
+
+
 def default_fields(operation: dict[str, Any]) -> str | None:
     """Keys of the first example object of the 200 (then 201) response, `href` excluded."""
-    responses = operation.get("responses") or {}
+    responses = _mapping(operation.get("responses"))
     for status in ("200", "201"):
-        content = (responses.get(status) or {}).get("content") or {}
+        content = _mapping(_mapping(responses.get(status)).get("content"))
         for media in content.values():
-            for example in ((media or {}).get("examples") or {}).values():
-                value = (example or {}).get("value")
+            for example in _mapping(_mapping(media).get("examples")).values():
+                value = _mapping(example).get("value")
                 candidate = value[0] if isinstance(value, list) and value else value
                 if isinstance(candidate, dict):
-                    keys = [key for key in candidate if key != "href"]
+                    keys = [str(key) for key in candidate if key != "href"]
                     if keys:
                         return ",".join(keys)
     return None
@@ -91,10 +97,12 @@ def default_fields(operation: dict[str, Any]) -> str | None:
 
 def _is_stream(method: str, path: str, operation: dict[str, Any]) -> bool:
     """Endless responses (SSE) would hang a tool call until its timeout."""
-    if method == "get" and path == "/events":
+    if method != "get":
+        return False
+    if path == "/events":
         return True
-    for response in (operation.get("responses") or {}).values():
-        if "text/event-stream" in ((response or {}).get("content") or {}):
+    for response in _mapping(operation.get("responses")).values():
+        if "text/event-stream" in _mapping(_mapping(response).get("content")):
             return True
     return bool(_STREAM_WORDS.search(str(operation.get("description") or "")))
 
@@ -132,12 +140,17 @@ def resolve_schema(schema: dict[str, Any], components: dict[str, Any]) -> dict[s
 
 def _body_schema(operation: dict[str, Any]) -> dict[str, Any] | None:
     """The raw JSON body schema; resolved only when a call needs it (start-up stays cheap)."""
-    content = ((operation.get("requestBody") or {}).get("content")) or {}
-    media = content.get("application/json")
-    if not isinstance(media, dict) or not isinstance(media.get("schema"), dict):
-        return None
-    schema: dict[str, Any] = media["schema"]
-    return schema
+    content = _mapping(_mapping(operation.get("requestBody")).get("content"))
+    schema = _mapping(content.get("application/json")).get("schema")
+    return schema if isinstance(schema, dict) else None
+
+
+def _deny_entry(entry: str) -> str:
+    """`delete  /vms/{id}` → `DELETE /vms/{id}`; operationIds stay as they are."""
+    method, sep, path = entry.strip().partition(" ")
+    if sep and method.lower() in HTTP_METHODS:
+        return f"{method.upper()} {path.strip()}"
+    return entry.strip()
 
 
 def _denied(deny: frozenset[str], name: str, method: str, path: str) -> bool:
@@ -155,7 +168,7 @@ def _exposure_allows(operation: dict[str, Any], actions: bool) -> tuple[bool, bo
 
 def _operations(spec: dict[str, Any]) -> Iterable[tuple[str, str, dict[str, Any]]]:
     for path, item in spec["paths"].items():
-        if not isinstance(item, dict):
+        if not isinstance(path, str) or not isinstance(item, dict):
             continue
         for method in HTTP_METHODS:
             operation = item.get(method)
@@ -163,16 +176,27 @@ def _operations(spec: dict[str, Any]) -> Iterable[tuple[str, str, dict[str, Any]
                 yield path, method, operation
 
 
+def _segment(path: str) -> str:
+    """The first path segment, which names the domain (and so the tool)."""
+    return path.lstrip("/").split("/")[0]
+
+
+def tool_prefix(segment: str) -> str:
+    """`vm-templates` → `vm_templates`; anything a tool name may not hold becomes `_` too."""
+    return _NAME_UNSAFE.sub("_", segment.replace("-", "_"))
+
+
 def parse_spec(spec: Any, *, actions: bool = False, deny: Iterable[str] = ()) -> ApiCatalog:
     """Build the catalog; `deny` holds operationIds or `METHOD /path` entries."""
     if not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
         raise SpecError('invalid OpenAPI spec: missing "paths" object')
-    components = (spec.get("components") or {}).get("schemas") or {}
-    denied = frozenset(deny)
+    components = _mapping(_mapping(spec.get("components")).get("schemas"))
+    denied = frozenset(_deny_entry(entry) for entry in deny)
+    # Keyed by tool prefix: `/a-b` and `/a_b` would otherwise make two tools of the same name.
     domains: dict[str, Domain] = {}
     streams: list[str] = []
     for path, method, raw in _operations(spec):
-        if not isinstance(path, str) or any(rule.search(path) for rule in _EXCLUDED_PATHS):
+        if any(rule.search(path) for rule in _EXCLUDED_PATHS):
             continue
         name = raw.get("operationId") if isinstance(raw.get("operationId"), str) else None
         name = name or _derived_id(method, path)
@@ -184,8 +208,10 @@ def parse_spec(spec: Any, *, actions: bool = False, deny: Iterable[str] = ()) ->
         if _is_stream(method, path, raw):
             streams.append(f"{method.upper()} {path}")
             continue
-        segment = path.lstrip("/").split("/")[0]
-        domain = domains.setdefault(segment, Domain(segment))
+        segment = _segment(path)
+        if not tool_prefix(segment).strip("_"):
+            continue  # no usable tool name (e.g. a path of "/" or "/{id}")
+        domain = domains.setdefault(tool_prefix(segment), Domain(segment))
         description = raw.get("summary") or raw.get("description") or f"{method.upper()} {path}"
         operation = Operation(
             name=name,
@@ -197,10 +223,10 @@ def parse_spec(spec: Any, *, actions: bool = False, deny: Iterable[str] = ()) ->
             body_schema=_body_schema(raw) if method != "get" else None,
         )
         (domain.queries if method == "get" else domain.actions).append(operation)
-    info: dict[str, Any] = spec["info"] if isinstance(spec.get("info"), dict) else {}
+    info = _mapping(spec.get("info"))
     return ApiCatalog(
         domains=domains,
-        components=components if isinstance(components, dict) else {},
+        components=components,
         title=str(info.get("title", "")),
         version=str(info.get("version", "")),
         skipped_streams=tuple(streams),

@@ -1,24 +1,61 @@
 """Which proxy a request to a given URL goes through: HTTP(S)_PROXY and NO_PROXY.
 
-The rules are those of the official server's README: a NO_PROXY entry is an exact host
-(`xoa.internal.example.com`, optionally `host:port`), a suffix (`.example.com` or
-`*.example.com`, matching subdomains but not the bare domain), or `*` for everything.
-CIDR ranges are not supported. Lowercase variables win over uppercase ones, as in undici.
+The rules are those of the official server (undici's `EnvHttpProxyAgent`), as its README
+documents them: a NO_PROXY entry is an exact host (`xoa.internal.example.com`, optionally
+`host:port`), a suffix (`.example.com` or `*.example.com`, matching subdomains but not the bare
+domain), or `*` for everything; entries are separated by commas or blanks. CIDR ranges are not
+supported. A lowercase variable that is set (even empty) wins over its uppercase form, and
+HTTPS requests fall back to HTTP_PROXY when HTTPS_PROXY is unset, as in undici.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+_SEPARATORS = re.compile(r"[,\s]+")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
-def _first(env: Mapping[str, str], *names: str) -> str | None:
-    for name in names:
-        value = env.get(name)
-        if value:
-            return value.strip()
-    return None
+
+def _first(env: Mapping[str, str], lower: str, upper: str) -> str | None:
+    # undici reads `env.lower ?? env.UPPER`: a set-but-empty lowercase variable wins.
+    value = env[lower] if lower in env else env.get(upper)
+    if value is None:
+        return None
+    return value.strip() or None
+
+
+def _strip_brackets(host: str) -> str:
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+@dataclass(frozen=True)
+class NoProxyEntry:
+    host: str  # lower case, IPv6 without brackets; may start with "." or "*"
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> NoProxyEntry:
+        text = text.lower()
+        if text.startswith("["):  # [::1] or [::1]:8080
+            host, _, rest = text[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else ""
+            return cls(host, int(port) if port.isdigit() else None)
+        host, sep, port = text.rpartition(":")
+        if sep and port.isdigit() and host and ":" not in host:
+            return cls(host, int(port))
+        return cls(text)
+
+    def matches(self, host: str, port: int | None) -> bool:
+        if self.host == "*":
+            return True
+        if self.port is not None and port is not None and self.port != port:
+            return False
+        if self.host.startswith((".", "*")):
+            return host.endswith(self.host.lstrip("*"))
+        return host == self.host
 
 
 @dataclass(frozen=True)
@@ -30,15 +67,16 @@ class ProxySettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ProxySettings:
         no_proxy = _first(env, "no_proxy", "NO_PROXY") or ""
+        http = _first(env, "http_proxy", "HTTP_PROXY")
         return cls(
-            http=_first(env, "http_proxy", "HTTP_PROXY"),
-            https=_first(env, "https_proxy", "HTTPS_PROXY"),
-            no_proxy=tuple(e.strip().lower() for e in no_proxy.split(",") if e.strip()),
+            http=http,
+            https=_first(env, "https_proxy", "HTTPS_PROXY") or http,
+            no_proxy=tuple(e for e in _SEPARATORS.split(no_proxy) if e),
         )
 
     def bypasses(self, host: str, port: int | None) -> bool:
-        host = host.lower().strip("[]")
-        return any(_entry_matches(entry, host, port) for entry in self.no_proxy)
+        host = _strip_brackets(host.lower())
+        return any(NoProxyEntry.parse(entry).matches(host, port) for entry in self.no_proxy)
 
     def proxy_for(self, url: str) -> str | None:
         """The proxy URL to use for `url`, or None to connect directly."""
@@ -46,23 +84,5 @@ class ProxySettings:
         proxy = self.https if parts.scheme == "https" else self.http
         if proxy is None or parts.hostname is None:
             return None
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
         return None if self.bypasses(parts.hostname, port) else proxy
-
-
-def _split_port(entry: str) -> tuple[str, str]:
-    host, sep, port = entry.rpartition(":")
-    if sep and port.isdigit() and ":" not in host:
-        return host, port
-    return entry, ""
-
-
-def _entry_matches(entry: str, host: str, port: int | None) -> bool:
-    if entry == "*":
-        return True
-    entry_host, entry_port = _split_port(entry)
-    if entry_port and port is not None and entry_port != str(port):
-        return False
-    if entry_host.startswith(("*.", ".")):
-        return host.endswith(entry_host.lstrip("*"))
-    return host == entry_host

@@ -8,7 +8,9 @@ Beyond the official variables: `XO_TOKEN_FILE` / `XO_PASSWORD_FILE` (secrets fro
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ DEFAULT_DOCS_URL = "https://docs.xen-orchestra.com"
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MAX_RESPONSE_CHARS = 200_000
 DEFAULT_WAIT_TIMEOUT_S = 120.0
+INSTANCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 
 ENV_HELP = """\
 environment (as @xen-orchestra/mcp):
@@ -125,20 +128,38 @@ def _xo_url(env: Mapping[str, str], problems: list[str]) -> str:
     if not url:
         problems.append("XO_URL is missing: the Xen Orchestra URL, e.g. https://xo.example.com")
         return ""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not _is_http_url(url):
         problems.append(f"XO_URL={url!r} is not an http(s) URL such as https://xo.example.com")
     return url.rstrip("/")
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError:  # e.g. "http://[oops" or "http://xo:99999"
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(ord(char) < 0x20 or ord(char) == 0x7F for char in text)
 
 
 def _credentials(env: Mapping[str, str], problems: list[str]) -> Credentials:
     known = len(problems)
     token = _read_secret(env, "XO_TOKEN", problems)
     if token is not None:
+        # A line break in a token would end up inside an HTTP header: refuse it up front.
+        if _has_control_characters(token):
+            problems.append("XO_TOKEN contains a line break or another control character")
         return Credentials(token=token)
     if len(problems) > known:  # the token was named but could not be read: that is the problem
         return Credentials()
     username = (env.get("XO_USERNAME") or "").strip() or None
+    if username is not None and (":" in username or _has_control_characters(username)):
+        # Basic auth joins user and password with ":"; XO splits on the first one.
+        problems.append("XO_USERNAME must not contain ':' or control characters")
     password = _read_secret(env, "XO_PASSWORD", problems)
     missing = [
         name
@@ -153,7 +174,9 @@ def _credentials(env: Mapping[str, str], problems: list[str]) -> Credentials:
     return Credentials(username=username, password=password)
 
 
-def _number(env: Mapping[str, str], name: str, default: float, problems: list[str]) -> float:
+def _number(
+    env: Mapping[str, str], name: str, default: float, problems: list[str], *, integer: bool = False
+) -> float:
     text = env.get(name)
     if not text:
         return default
@@ -161,8 +184,10 @@ def _number(env: Mapping[str, str], name: str, default: float, problems: list[st
         value = float(text)
     except ValueError:
         value = -1.0
-    if value <= 0:
-        problems.append(f"{name}={text!r} must be a positive number")
+    # "nan" and "inf" parse as floats but would disable timeouts and caps silently.
+    if not math.isfinite(value) or value <= 0 or (integer and not value.is_integer()):
+        kind = "whole number" if integer else "number"
+        problems.append(f"{name}={text!r} must be a positive {kind}")
         return default
     return value
 
@@ -188,11 +213,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
     credentials = _credentials(env, problems)
     ca_bundle, insecure = _tls(env, problems)
     timeout = _number(env, "XO_MCP_TIMEOUT", DEFAULT_TIMEOUT_S, problems)
-    max_chars = _number(env, "XO_MCP_MAX_RESPONSE_CHARS", DEFAULT_MAX_RESPONSE_CHARS, problems)
+    max_chars = _number(
+        env, "XO_MCP_MAX_RESPONSE_CHARS", DEFAULT_MAX_RESPONSE_CHARS, problems, integer=True
+    )
     wait_timeout = _number(env, "XO_MCP_WAIT_TIMEOUT", DEFAULT_WAIT_TIMEOUT_S, problems)
-    docs_url = (env.get("XO_DOCS_URL") or DEFAULT_DOCS_URL).rstrip("/")
-    if urlsplit(docs_url).scheme not in ("http", "https"):
+    docs_url = (env.get("XO_DOCS_URL") or DEFAULT_DOCS_URL).strip().rstrip("/")
+    if not _is_http_url(docs_url):
         problems.append(f"XO_DOCS_URL={docs_url!r} is not an http(s) URL")
+    instance = env.get("XO_MCP_INSTANCE") or None
+    if instance is not None and not INSTANCE_NAME.fullmatch(instance):
+        # It prefixes confirm tokens (`name.random`) and appears in audit lines.
+        problems.append(
+            f"XO_MCP_INSTANCE={instance!r}: use letters, digits, '-' or '_' (at most 63)"
+        )
     if problems:
         raise ConfigError(problems)
     deny = tuple(
@@ -208,7 +241,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
         tls_insecure=insecure,
         docs_url=docs_url,
         timeout_s=timeout,
-        instance=env.get("XO_MCP_INSTANCE") or None,
+        instance=instance,
         max_response_chars=int(max_chars),
         wait_timeout_s=wait_timeout,
     )

@@ -48,12 +48,18 @@ def _describe(operations: list[Operation]) -> str:
     return "\n".join(lines)
 
 
+# Arguments every domain tool has; a path placeholder of the same name is filled from them.
+RESERVED_ARGUMENTS = frozenset(
+    {"operation", "id", "filter", "fields", "limit", "body", "confirm_token", "wait"}
+)
+
+
 def _placeholder_properties(operations: list[Operation]) -> dict[str, Any]:
     """Path placeholders other than `{id}` become named arguments (the official server has none)."""
     users: dict[str, list[str]] = {}
     for op in operations:
         for name in op.placeholders:
-            if name != "id":
+            if name not in RESERVED_ARGUMENTS:
                 users.setdefault(name, []).append(op.name)
     return {
         name: _string(f"Fills `{{{name}}}` in the path of {', '.join(ops)}")

@@ -2,47 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mcp.server import NotificationOptions, Server
+from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.transport_security import TransportSecuritySettings
 
-
-@dataclass(frozen=True)
-class Listen:
-    """Where to serve: `unix:PATH` or `HOST:PORT`."""
-
-    unix_path: Path | None = None
-    host: str = "127.0.0.1"
-    port: int = 0
-
-    @classmethod
-    def parse(cls, text: str) -> Listen:
-        if text.startswith("unix:"):
-            path = text[len("unix:") :]
-            if not path:
-                raise ValueError(
-                    "unix: needs a socket path, e.g. unix:/tmp/xo-mcp/production/mcp.sock"
-                )
-            return cls(unix_path=Path(path))
-        host, sep, port = text.rpartition(":")
-        if not sep or not host or not port.isdigit() or int(port) > 65535:
-            raise ValueError(f"expected unix:PATH or HOST:PORT, got {text!r}")
-        return cls(host=host.strip("[]"), port=int(port))
-
-    @property
-    def is_loopback(self) -> bool:
-        if self.unix_path is not None or self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+from xo_mcp.worker.listen import Listen
 
 
 async def serve_stdio(server: Server[Any]) -> None:

@@ -1,0 +1,163 @@
+"""`docker run -i`: the image as an MCP stdio server for a real client (the Python SDK), as
+Claude Desktop or Claude Code run it. The container shares the host's network, so its workers
+reach the simulator on the host's loopback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from container.kit import HARDENED_CLI, fleet_files, unique_name
+from support.clients import ERAS, stdio_client, text, tool_names
+from support.processes import Sim, clean_env
+
+pytestmark = pytest.mark.container
+
+TOKEN_ENV = "XO_BETA_TOKEN"
+
+
+def fleet_toml(sim: Sim) -> str:
+    return f"""
+sandbox = "required"
+
+[instances.alpha]
+url = "{sim.url}"
+token_file = "/run/secrets/xo-mcp/alpha-token"
+
+[instances.beta]
+url = "{sim.url}"
+token_env = "{TOKEN_ENV}"
+"""
+
+
+async def tools_once_ready(client: Any, timeout_s: float = 120) -> Any:
+    """The gateway answers at once and announces workers' tools as they come up
+    (notifications/tools/list_changed): wait until fleet_status has every instance ready."""
+    deadline = time.monotonic() + timeout_s
+    states: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        status = await client.call_tool("fleet_status", {})
+        states = {e["instance"]: e["state"] for e in status.structured_content["instances"]}
+        if states and all(state == "ready" for state in states.values()):
+            return await client.list_tools()
+        await anyio.sleep(0.25)
+    raise AssertionError(f"instances not ready within {timeout_s}s: {states}")
+
+
+def docker_run(name: str, image: Any, files: Any, *args: str) -> list[str]:
+    return [
+        "docker",
+        "run",
+        "-i",
+        "--rm",
+        "--name",
+        name,
+        "--network",
+        "host",
+        *HARDENED_CLI,
+        *files.volume_flags(),
+        "-e",
+        TOKEN_ENV,  # the value comes from the client's environment, never from argv
+        image.id,
+        *args,
+    ]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ERAS)
+async def test_a_real_client_lists_tools_and_gets_answers(
+    image: Any, sim: Sim, tmp_path: Path, cli_names: list[str], mode: str
+) -> None:
+    files = fleet_files(tmp_path, fleet_toml(sim), {"alpha-token": sim.token})
+    name = unique_name()
+    cli_names.append(name)
+    command = docker_run(name, image, files)
+    names = {vm["name_label"] for vm in sim.rest("/vms", fields="name_label")}
+    async with stdio_client(command, clean_env(**{TOKEN_ENV: sim.token}), mode=mode) as client:
+        tools = await tools_once_ready(client)
+        assert {"vms_query", "fleet_status", "check_connection"} <= set(tool_names(tools))
+        assert not any(name.endswith("_action") for name in tool_names(tools))
+        for instance in ("alpha", "beta"):
+            result = await client.call_tool(
+                "vms_query", {"instance": instance, "operation": "GetVms", "fields": "name_label"}
+            )
+            assert not result.is_error, text(result)
+            assert {line.strip("| ") for line in text(result).splitlines()[2:]} == names
+
+
+def _send(process: subprocess.Popen[bytes], message: dict[str, Any]) -> None:
+    assert process.stdin is not None
+    process.stdin.write(json.dumps(message).encode() + b"\n")
+    process.stdin.flush()
+
+
+def test_stdout_carries_protocol_bytes_only(
+    image: Any, sim: Sim, tmp_path: Path, cli_names: list[str]
+) -> None:
+    """Every byte on stdout is a JSON-RPC message; supervisord's and the workers' logs go to
+    stderr; closing stdin stops the container with exit code 0."""
+    files = fleet_files(tmp_path, fleet_toml(sim), {"alpha-token": sim.token})
+    name = unique_name()
+    cli_names.append(name)
+    process = subprocess.Popen(
+        docker_run(name, image, files),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(**{TOKEN_ENV: sim.token}),
+    )
+    init = {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "raw-test", "version": "1"},
+    }
+    _send(process, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init})
+    assert process.stdout is not None
+    first = json.loads(process.stdout.readline())
+    assert first["id"] == 1 and "serverInfo" in first["result"]
+    _send(process, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+    _send(process, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+    deadline = time.monotonic() + 120
+    lines = [first]
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        assert line, "stdout closed before the tools/list answer"
+        message = json.loads(line)  # anything but JSON-RPC fails here
+        lines.append(message)
+        if message.get("id") == 2:
+            break
+    rest, stderr = process.communicate(timeout=60)  # closes stdin: the end of the session
+    for line in rest.splitlines():
+        lines.append(json.loads(line))
+    assert all(message.get("jsonrpc") == "2.0" for message in lines)
+    assert any(message.get("id") == 2 and message["result"]["tools"] for message in lines)
+    assert process.returncode == 0, stderr.decode(errors="replace")
+    log = stderr.decode(errors="replace")
+    assert "spawned: 'alpha'" in log and "Landlock" in log
+    assert sim.token not in log
+
+
+@pytest.mark.anyio
+async def test_demo_runs_a_fleet_on_embedded_simulators(image: Any, cli_names: list[str]) -> None:
+    """`docker run -i --rm IMAGE demo`: two simulated XO instances inside the container."""
+    name = unique_name()
+    cli_names.append(name)
+    command = ["docker", "run", "-i", "--rm", "--name", name, "--network", "none"]
+    command += [*HARDENED_CLI, image.id, "demo"]
+    async with stdio_client(command, clean_env()) as client:
+        tools = (await tools_once_ready(client)).tools
+        vms_query = next(tool for tool in tools if tool.name == "vms_query")
+        assert vms_query.input_schema["properties"]["instance"]["enum"] == [
+            "production",
+            "staging",
+        ]
+        result = await client.call_tool(
+            "vms_query", {"instance": "staging", "operation": "GetVms", "fields": "name_label"}
+        )
+        assert not result.is_error, text(result)
+        assert len(text(result).splitlines()) > 2

@@ -1,0 +1,306 @@
+"""The fleet file: strict validation (a corpus of broken files), the shipped examples, and the
+commands that only read it (`check`, `render`, `init`, and `run` refusing an invalid file)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import shlex
+import subprocess
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from supervisor.options import ServerOptions
+from support.processes import PYTHON, REPO, clean_env
+
+from xo_mcp.fleet import cli
+from xo_mcp.fleet.config import Fleet, FleetError, parse_fleet
+from xo_mcp.fleet.render import RuntimeLayout, render, worker_command, worker_environment
+from xo_mcp.fleet.starter import starter_text
+from xo_mcp.fleet.toml_lines import KeyLines
+
+CORPUS = Path(__file__).parent / "corpus"
+EXAMPLE = REPO / "configs" / "fleet.example.toml"
+DEMO = REPO / "configs" / "fleet.demo.toml"
+CASES = sorted(path.stem for path in CORPUS.glob("*.toml"))
+
+
+@pytest.fixture
+def secrets_dir(tmp_path: Path) -> Path:
+    """What the corpus calls @DIR@: a readable token, an empty file and a directory."""
+    directory = tmp_path / "secrets"
+    directory.mkdir()
+    (directory / "token").write_text("t0ken\n")
+    (directory / "empty").write_text("")
+    (directory / "subdir").mkdir()
+    return directory
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    """`xo-mcp-fleet ARGV` in-process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            cli.main(list(argv))
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_the_corpus_is_big_enough() -> None:
+    assert len(CASES) >= 30
+    assert all((CORPUS / f"{case}.expected").is_file() for case in CASES)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_check_reports_every_problem_with_its_key_and_line(
+    case: str, secrets_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SET_TOKEN", "x")
+    monkeypatch.delenv("UNSET_TOKEN", raising=False)
+    config = tmp_path / "fleet.toml"
+    text = (CORPUS / f"{case}.toml").read_text().replace("@DIR@", str(secrets_dir))
+    config.write_text(text)
+
+    code, out, err = run_cli("check", str(config))
+
+    expected = (CORPUS / f"{case}.expected").read_text().splitlines()
+    header, *listed = err.replace(str(config), "fleet.toml").splitlines()
+    problems = [line.removeprefix("  ").replace(str(secrets_dir), "@DIR@") for line in listed]
+    assert code == 2
+    assert out == ""
+    assert header == f"xo-mcp-fleet: fleet.toml is invalid ({len(expected)} problem(s)):"
+    assert problems == expected
+
+
+def test_check_accepts_a_valid_file_with_a_summary(secrets_dir: Path, tmp_path: Path) -> None:
+    config = tmp_path / "fleet.toml"
+    config.write_text(
+        f'[instances.prod]\nurl = "https://xo.example.com"\ntoken_file = "{secrets_dir}/token"\n'
+        f'[instances.lab]\nurl = "http://xo.lab:8080"\nusername = "u"\n'
+        f'password_file = "{secrets_dir}/token"\nactions = true\n'
+    )
+    code, out, err = run_cli("check", str(config))
+    assert (code, err) == (0, "")
+    assert out == (
+        "ok: 2 instance(s): prod (read-only), lab (actions); stdio; 0 HTTP client(s); "
+        "sandbox warn\n"
+    )
+
+
+def test_check_names_the_uid_that_cannot_read_a_secret(python_65532: str) -> None:
+    # Root reads anything: ask as the image's uid, with a file only root may read.
+    base = Path(tempfile.mkdtemp(prefix="xo-check-"))
+    base.chmod(0o755)
+    try:
+        secret = base / "token"
+        secret.write_text("t0ken\n")
+        secret.chmod(0o600)
+        config = base / "fleet.toml"
+        config.write_text(f'[instances.prod]\nurl = "https://xo"\ntoken_file = "{secret}"\n')
+        config.chmod(0o644)
+        result = subprocess.run(
+            [python_65532, "-m", "xo_mcp.fleet", "check", str(config)],
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            cwd="/",
+            user=65532,
+            group=65532,
+            extra_groups=[],
+            timeout=60,
+            check=False,
+        )
+    finally:
+        for path in sorted(base.rglob("*"), reverse=True):
+            path.unlink()
+        base.rmdir()
+    assert result.returncode == 2
+    assert f"{config}:3: instances.prod.token_file: {secret}: not readable by uid 65532" in (
+        result.stderr
+    )
+
+
+def test_run_starts_nothing_on_an_invalid_file(tmp_path: Path) -> None:
+    runtime = tmp_path / "run"
+    config = tmp_path / "fleet.toml"
+    config.write_text(f'runtime_dir = "{runtime}"\n[instances.prod]\nurl = "https://xo"\n')
+    result = subprocess.run(
+        [PYTHON, "-m", "xo_mcp.fleet", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert f"{config}:2: instances.prod: no credentials" in result.stderr
+    assert not runtime.exists()
+
+
+# --- the shipped files -----------------------------------------------------------------------
+
+
+def _model_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every key of the fleet file, as dotted paths (`instances.*.proxy.https`)."""
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        for nested in _nested_models(field.annotation):
+            step = f"{prefix}{name}.*." if name == "instances" else f"{prefix}{name}."
+            keys += _model_keys(nested, step)
+    return keys
+
+
+def _nested_models(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in getattr(annotation, "__args__", ()) for m in _nested_models(arg)]
+
+
+def test_the_example_names_every_key_of_the_fleet_file() -> None:
+    text = EXAMPLE.read_text()
+    keys = _model_keys(Fleet)
+    assert {"instances.*.proxy.no_proxy", "gateway.clients.read_only"} <= set(keys)
+    for key in keys:
+        leaf = key.rsplit(".", 1)[-1]
+        as_key = re.search(rf"^\s*#?\s*{leaf}\s*=|# or {leaf} =", text, re.MULTILINE)
+        as_table = re.search(rf"^\[\[?[a-z._-]*\b{leaf}\b", text, re.MULTILINE)
+        assert as_key or as_table, f"configs/fleet.example.toml does not show {key}"
+
+
+def test_every_key_of_the_example_is_explained() -> None:
+    lines = EXAMPLE.read_text().splitlines()
+    for number, line in enumerate(lines):
+        if not re.match(r"^\s*[a-z_]+\s*=", line) or "#" in line:
+            continue
+        above = lines[:number]
+        block = []
+        for previous in reversed(above):
+            if not previous.strip():
+                break
+            block.append(previous)
+        assert any(item.lstrip().startswith("#") for item in block), (
+            f"fleet.example.toml:{number + 1} `{line.strip()}` has no comment"
+        )
+
+
+def test_the_example_is_valid_apart_from_its_secret_files() -> None:
+    text = EXAMPLE.read_text()
+    fleet = parse_fleet(text, str(EXAMPLE), check_secrets=False)
+    assert set(fleet.instances) == {"production", "staging"}
+    with pytest.raises(FleetError) as raised:
+        parse_fleet(text, str(EXAMPLE), env={})
+    assert raised.value.problems
+    for problem in raised.value.problems:
+        assert problem.endswith(("no such file", "is not set (or empty)")), problem
+
+
+def test_the_demo_file_is_valid_once_its_variables_are_set() -> None:
+    env = {"XO_DEMO_TOKEN": "sim-token", "XO_DEMO_PASSWORD": "demo-password"}
+    fleet = parse_fleet(DEMO.read_text(), str(DEMO), env=env)
+    assert fleet.instances["production"].token_env == "XO_DEMO_TOKEN"
+    assert fleet.actions_of("staging") and not fleet.actions_of("production")
+
+
+# --- init, render -----------------------------------------------------------------------------
+
+
+def test_init_writes_a_commented_starter_that_validates(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.toml"
+    code, out, _ = run_cli("init", str(path))
+    assert code == 0 and str(path) in out
+    text = path.read_text()
+    assert text == starter_text()
+    tomllib.loads(text)
+    fleet = parse_fleet(text, check_secrets=False)
+    assert set(fleet.instances) == {"production", "staging"}
+    comments = [line for line in text.splitlines() if line.startswith("#")]
+    headers = [line for line in text.splitlines() if line.startswith("[")]
+    assert len(comments) >= len(headers)
+
+    code, _, err = run_cli("init", str(path))
+    assert code == 1 and "--force" in err
+    path.write_text("changed")
+    assert run_cli("init", "--force", str(path))[0] == 0
+    assert path.read_text() == starter_text()
+
+
+def test_render_never_contains_a_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    file_secret, env_secret = "canary-file-7f3a", "canary-env-91bc"
+    token = tmp_path / "token"
+    token.write_text(file_secret)
+    monkeypatch.setenv("PROD_TOKEN", env_secret)
+    config = tmp_path / "fleet.toml"
+    config.write_text(
+        f'[instances.prod]\nurl = "https://xo"\ntoken_env = "PROD_TOKEN"\n'
+        f'[instances.lab]\nurl = "https://lab"\ntoken_file = "{token}"\n'
+        f'[[gateway.clients]]\nname = "ops"\ntoken_file = "{token}"\n'
+    )
+    code, out, err = run_cli("render", str(config))
+    assert (code, err) == (0, "")
+    assert file_secret not in out and env_secret not in out
+    assert "[program:prod]" in out and "[program:lab]" in out
+    assert f'XO_TOKEN_FILE="{token}"' in out
+    assert "XO_MCP_SECRET_SOCKET=" in out  # the env secret goes through the launcher's socket
+    password = re.search(r"^password=(.*)$", out, re.MULTILINE)
+    assert password and re.fullmatch(r"\{SHA\}[0-9a-f]{40}", password.group(1))
+
+
+def test_render_works_before_the_secrets_exist(tmp_path: Path) -> None:
+    config = tmp_path / "fleet.toml"
+    config.write_text('[instances.prod]\nurl = "https://xo"\ntoken_file = "/run/secrets/nope"\n')
+    code, out, _ = run_cli("render", str(config))
+    assert code == 0 and "XO_TOKEN_FILE" in out
+
+
+def test_supervisord_reads_back_exactly_what_was_rendered(tmp_path: Path) -> None:
+    """Values pass through supervisord's ini parser (inline comments, % interpolation) and its
+    non-POSIX shlex: what the worker receives must be what the fleet file says."""
+    runtime = tmp_path / "run %d z#"
+    fleet = parse_fleet(
+        f'runtime_dir = "{runtime}"\n'
+        "[instances.prod]\n"
+        'url = "https://xo.example.com/base%20path"\n'
+        'username = "o\'brien, jr;x#y é"\n'
+        'password_file = "/run/secrets/pass word\\\\x"\n'
+        'deny = ["DeleteVm", "GET /vms/{id}"]\n'
+        "[instances.prod.proxy]\n"
+        'http = "http://proxy.example:3128"\n'
+        'no_proxy = ["a.example", ".b.example"]\n',
+        check_secrets=False,
+    )
+    layout = RuntimeLayout(fleet.runtime_dir)
+    (runtime / "control").mkdir(parents=True)
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text(render(fleet, layout, "password", python="/opt/py 3%/python"))
+
+    options = ServerOptions()
+    options.configfile = str(conf)
+    options.process_config(do_usage=False)
+
+    program = options.process_group_configs[0].process_configs[0]
+    assert program.environment == worker_environment(fleet, "prod", layout)
+    assert program.environment["XO_PASSWORD_FILE"] == "/run/secrets/pass word\\x"
+    expected_argv = shlex.split(worker_command(fleet, "prod", layout, "/opt/py 3%/python"))
+    assert shlex.split(program.command) == [a.replace("%%", "%") for a in expected_argv]
+    assert options.pidfile == str(runtime / "supervisord.pid")
+    assert options.childlogdir == str(runtime)
+
+
+def test_lines_are_found_in_arrays_of_tables() -> None:
+    text = (
+        "[gateway]\nlisten = 'x'\n\n[[gateway.clients]]\nname = 'a'\n\n"
+        "[[gateway.clients]]\nname = 'b'\ntoken_env = 'B'\n[gateway.clients.extra]\nk = 1\n"
+    )
+    lines = KeyLines(text)
+    assert lines.find(("gateway", "listen")) == 2
+    assert lines.find(("gateway", "clients", 0, "name")) == 5
+    assert lines.find(("gateway", "clients", 1, "token_env")) == 9
+    assert lines.find(("gateway", "clients", 1, "extra", "k")) == 11
+    assert lines.find(("gateway", "clients", 1, "missing")) == 7

@@ -1,0 +1,180 @@
+"""Every tool of the real worker, once at least, through the Python SDK client over stdio."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+import anyio
+import pytest
+from support.clients import ERAS, operations
+from support.processes import Sim, free_port, worker_env
+from worker.kit import call, tool_by_name, worker
+
+pytestmark = pytest.mark.anyio
+
+DOC_PAGE = """<!DOCTYPE html><html><head><title>x</title><script>var x = 1;</script></head>
+<body><nav>Menu</nav><article><h1>{topic}</h1><p>How to {topic} &amp; more.</p>
+<ul><li>first</li><li>second</li></ul></article><footer>Vates</footer></body></html>"""
+
+
+class DocsHandler(BaseHTTPRequestHandler):
+    requested: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        DocsHandler.requested.append(self.path)
+        topic = self.path.rsplit("/", 1)[-1]
+        if self.path.startswith("/gone/"):
+            self.send_error(404)
+            return
+        body = DOC_PAGE.format(topic=topic).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def docs_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), DocsHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/docs"
+    server.shutdown()
+    server.server_close()
+
+
+async def test_every_query_tool_answers_its_first_operation(sim: Sim) -> None:
+    async with worker(worker_env(sim)) as client:
+        tools = await client.list_tools()
+        queries = [tool for tool in tools.tools if tool.name.endswith("_query")]
+        assert len(queries) >= 30
+        for tool in queries:
+            first = operations(tool)[0]
+            result, is_error = await call(client, tool.name, {"operation": first, "limit": 2})
+            assert not is_error, f"{tool.name} {first}: {result}"
+            assert result.strip(), f"{tool.name} {first} answered nothing"
+
+
+async def test_markdown_is_relayed_and_json_pretty_printed(sim: Sim) -> None:
+    vm_id = sim.rest("/vms", fields="id", limit="1")[0]["id"]
+    async with worker(worker_env(sim)) as client:
+        table, _ = await call(client, "vms_query", {"operation": "GetVms", "limit": 1})
+        assert table.splitlines()[:2] == [
+            "| name_label | power_state | uuid |",  # default fields from the spec's example
+            "| --- | --- | --- |",
+        ]
+        one, is_error = await call(client, "vms_query", {"operation": "GetVm", "id": vm_id})
+        assert not is_error
+        assert one.startswith('{\n  "') and f'"id": "{vm_id}"' in one
+        hrefs, _ = await call(
+            client, "vms_query", {"operation": "GetVms", "fields": "", "limit": 1}
+        )
+        assert hrefs.startswith("/rest/v0/vms/")
+
+
+async def test_filters_and_named_placeholders_reach_xo(sim: Sim) -> None:
+    async with worker(worker_env(sim)) as client:
+        running, _ = await call(
+            client,
+            "vms_query",
+            {"operation": "GetVms", "filter": "power_state:Running", "fields": "power_state"},
+        )
+        rows = running.splitlines()[2:]
+        assert rows and all(row == "| Running |" for row in rows)
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_every_action_tool_offers_a_confirmation(sim: Sim, mode: str) -> None:
+    env = worker_env(sim, XO_MCP_ENABLE_ACTIONS="1")
+    async with worker(env, mode=mode) as client:
+        tools = await client.list_tools()
+        actions = [tool for tool in tools.tools if tool.name.endswith("_action")]
+        assert len(actions) >= 15
+        for tool in actions:
+            first = operations(tool)[0]
+            properties = tool.input_schema["properties"]
+            extra = {
+                name: "x"
+                for name in properties
+                if name not in ("operation", "body", "confirm_token", "wait")
+            }
+            result, is_error = await call(client, tool.name, {"operation": first, **extra})
+            assert not is_error, f"{tool.name} {first}: {result}"
+            assert result.startswith("## Confirmation Required"), result
+
+
+async def test_annotations_and_titles_reach_the_client(sim: Sim) -> None:
+    async with worker(worker_env(sim, XO_MCP_ENABLE_ACTIONS="1")) as client:
+        tools = await client.list_tools()
+        query = tool_by_name(tools, "vm_templates_query")
+        assert query.title == "Query vm-templates"
+        assert query.annotations is not None and query.annotations.read_only_hint is True
+        action = tool_by_name(tools, "vms_action")
+        assert action.annotations is not None and action.annotations.destructive_hint is True
+        tag = action.input_schema["properties"]["tag"]
+        assert tag["type"] == "string"
+
+
+async def test_check_connection_and_summary(sim: Sim) -> None:
+    async with worker(worker_env(sim)) as client:
+        assert await call(client, "check_connection") == (
+            "Connection to XO server successful.",
+            False,
+        )
+        summary, is_error = await call(client, "get_infrastructure_summary")
+        assert not is_error
+        pools, hosts, vms = summary.split("\n\n## ")
+        assert pools.startswith("## Pools\n| id | name_label |")
+        assert hosts.startswith("Hosts\n| id | name_label | power_state |")
+        assert vms.startswith("VMs\n| id | power_state |")
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_infrastructure_overview_prompt(sim: Sim, mode: str) -> None:
+    async with worker(worker_env(sim), mode=mode) as client:
+        prompts = await client.list_prompts()
+        assert [p.name for p in prompts.prompts] == ["infrastructure-overview"]
+        prompt = await client.get_prompt("infrastructure-overview")
+        (message,) = prompt.messages
+        assert message.role == "user"
+        assert "get_infrastructure_summary" in getattr(message.content, "text", "")
+
+
+async def test_search_documentation_from_a_configured_site(sim: Sim, docs_url: str) -> None:
+    async with worker(worker_env(sim, XO_DOCS_URL=docs_url)) as client:
+        page, is_error = await call(client, "search_documentation", {"topic": "backups"})
+        assert not is_error
+        assert page == (
+            f"# XO Documentation: backups\n\nSource: {docs_url}/backups\n\n"
+            "## backups\n\nHow to backups & more.\n\n- first\n- second"
+        )
+    assert "/docs/backups" in DocsHandler.requested
+
+
+async def test_search_documentation_offline_fails_fast_and_clearly(sim: Sim) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    async with worker(worker_env(sim, XO_DOCS_URL=closed)) as client:
+        with anyio.fail_after(10):  # a generous deadline: offline must not mean a long hang
+            message, is_error = await call(client, "search_documentation", {"topic": "users"})
+    assert is_error
+    assert message.startswith('Failed to fetch documentation for "users": Cannot reach ')
+    assert closed in message and "connection refused" in message
+    assert "XO_DOCS_URL" in message
+
+
+async def test_search_documentation_http_error(sim: Sim, docs_url: str) -> None:
+    gone = docs_url.rsplit("/", 1)[0] + "/gone"
+    async with worker(worker_env(sim, XO_DOCS_URL=gone)) as client:
+        message, is_error = await call(client, "search_documentation", {"topic": "releases"})
+    assert is_error
+    assert (
+        message
+        == 'Failed to fetch documentation for "releases": Failed to fetch documentation: HTTP 404'
+    )
