@@ -230,6 +230,25 @@ def test_the_secret_socket_answers_only_its_own_worker(isolated: Isolated) -> No
     wait_for(lambda: "refused the beta secret to pid" in isolated.fleet.stderr(), 10)
 
 
+def test_a_worker_socket_answers_the_gateway_only(isolated: Isolated) -> None:
+    """A sibling must not call another instance's worker (and act with its credentials)."""
+    sock = isolated.instance_dir("alpha") / "mcp.sock"
+    body = f"""\
+        def status():
+            with socket.socket(socket.AF_UNIX) as client:
+                client.settimeout(10)
+                client.connect({str(sock)!r})
+                client.sendall(b"GET /status HTTP/1.1\\r\\nHost: worker\\r\\n\\r\\n")
+                data = client.recv(4096)
+            return "got " + str(len(data)) + " bytes"
+        attempt("alpha worker socket", status)
+        """
+    results = _probe(isolated.python, body)
+    assert results["alpha worker socket"] in ("got 0 bytes", "ECONNRESET", "EPIPE")
+    wait_for(lambda: "refused a connection from pid" in isolated.fleet.stderr(), 10)
+    assert isolated.fleet.readyz()["instances"]["alpha"] == "ready"
+
+
 def test_the_control_socket_refuses_a_same_uid_client(isolated: Isolated) -> None:
     control = isolated.fleet.runtime_dir / "control"
     assert control.stat().st_mode & 0o777 == 0o700

@@ -50,10 +50,10 @@ async def test_2026_clients_get_a_subscription_event(gateway: GatewayFleet) -> N
     assert any(tool.name == "vms_query" for tool in tools.tools)
 
 
-def _both_instances(tools: types.ListToolsResult) -> bool:
+def _every_instance(tools: types.ListToolsResult) -> bool:
     for tool in tools.tools:
         if tool.name == "vms_query":
-            return len(tool.input_schema["properties"]["instance"]["enum"]) == 2
+            return len(tool.input_schema["properties"]["instance"]["enum"]) == 3
     return False
 
 
@@ -83,7 +83,7 @@ async def test_stdio_clients_get_tools_list_changed(gateway: GatewayFleet) -> No
     command[-1] = str(config)
     async with stdio_client(command, env, mode=LEGACY, message_handler=on_message) as client:
         with anyio.fail_after(30):
-            while not _both_instances(await client.list_tools()):
+            while not _every_instance(await client.list_tools()):
                 await anyio.sleep(0.2)
         await anyio.sleep(0.5)
         before = len(notices)

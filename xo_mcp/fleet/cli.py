@@ -152,6 +152,10 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INVALID
+    exposure = fleet.gateway.exposure_problem(args.listen)
+    if exposure:
+        print(f"xo-mcp-fleet: --listen: {exposure}", file=sys.stderr)
+        return EXIT_INVALID
     stdio = args.stdio or (args.listen is None and fleet.gateway.listen is None)
     return run_fleet(fleet, Front(stdio=stdio, listen=args.listen, instance=args.instance))
 

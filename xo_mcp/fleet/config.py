@@ -228,15 +228,22 @@ class Gateway(_Strict):
 
     @model_validator(mode="after")
     def _exposure(self) -> Gateway:
-        if self.listen is None:
-            return self
-        host, _ = split_listen(self.listen)
-        if not is_loopback(host) and not self.clients and not self.allow_unauthenticated:
-            raise ValueError(
-                f"listen = {self.listen!r} reaches beyond loopback without [[gateway.clients]]: "
-                "add clients with bearer tokens, or set allow_unauthenticated = true knowingly"
-            )
+        problem = self.exposure_problem(self.listen)
+        if problem:
+            raise ValueError(problem)
         return self
+
+    def exposure_problem(self, listen: str | None) -> str | None:
+        """Why serving on `listen` would expose MCP unauthenticated (None if it would not)."""
+        if listen is None:
+            return None
+        host, _ = split_listen(listen)
+        if is_loopback(host) or self.clients or self.allow_unauthenticated:
+            return None
+        return (
+            f"listen = {listen!r} reaches beyond loopback without [[gateway.clients]]: "
+            "add clients with bearer tokens, or set allow_unauthenticated = true knowingly"
+        )
 
 
 class Fleet(_Strict):

@@ -24,16 +24,14 @@ from xo_mcp.fleet.launcher import Front, Launcher
 from xo_mcp.sim.app import Simulator
 from xo_mcp.sim.inventory import InventorySize
 from xo_mcp.sim.state import SimConfig
+from xo_mcp.sockets import tcp_listener
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 STAGING_PASSWORD_ENV = "XO_DEMO_STAGING_PASSWORD"  # noqa: S105 (a variable name, not a value)
 
 
 def _bind_loopback(port: int = 0) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    return sock
+    return tcp_listener("127.0.0.1", port)
 
 
 def _listen_address(requested: str | None) -> str:

@@ -24,12 +24,13 @@ from xo_mcp.fleet.config import Fleet, is_loopback, split_listen
 from xo_mcp.fleet.instances import Registry
 from xo_mcp.fleet.reaper import Reaper
 from xo_mcp.fleet.render import RuntimeLayout, render
-from xo_mcp.fleet.secrets import SecretBroker, take_client_tokens, take_env_secrets
+from xo_mcp.fleet.secrets import SecretBroker, client_tokens, env_secrets, take_env_values
 from xo_mcp.fleet.supervision import LAST_ERROR_FILE, Supervision, log
 from xo_mcp.fleet.supervisor import Supervisord, SupervisorError
 from xo_mcp.worker.proxy import ProxySettings
 
 EXIT_OK = 0
+EXIT_RUNTIME_DIR = 2
 EXIT_SUPERVISOR_LOST = 70
 PASSED_ENV = (
     "PATH",
@@ -118,10 +119,18 @@ class Launcher:
         self._harden()
         # The gateway's MCP SDK is the slowest import: load it while supervisord starts.
         self._spawn(asyncio.to_thread(importlib.import_module, "xo_mcp.gateway.service"))
-        env_secrets = take_env_secrets(self.fleet, self.environ)
-        client_tokens = take_client_tokens(self.fleet, self.environ)
+        values = take_env_values(self.fleet, self.environ)
+        secrets_by_instance = env_secrets(self.fleet, values)
+        tokens = client_tokens(self.fleet, values)
         base_env = worker_base_env(self.environ, self.layout)
-        prepare_runtime(self.fleet, self.layout)
+        try:
+            prepare_runtime(self.fleet, self.layout)
+        except OSError as error:
+            log(
+                f"cannot prepare the runtime directory {self.layout.root}: {error}. It must be "
+                "writable (in a container with a read-only root: mount a tmpfs or emptyDir there)"
+            )
+            return EXIT_RUNTIME_DIR
         password = secrets.token_urlsafe(32)
         config = render(self.fleet, self.layout, password)
         fd = os.open(self.layout.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -134,7 +143,7 @@ class Launcher:
             loop.add_signal_handler(signum, self.stop.set)
         supervisord = self.supervisord = Supervisord(self.layout, password)
         # The broker listens before any worker starts: a worker asks for its secret at once.
-        broker = SecretBroker(env_secrets, self.layout, self._pid_of)
+        broker = SecretBroker(secrets_by_instance, self.layout, self._pid_of)
         await broker.start()
         relay: _Relay | None = None
         try:
@@ -143,7 +152,7 @@ class Launcher:
             reaper.watch(supervisord.process.pid, self._supervisor_exited)
             reaper.reap()  # in case it already died
             await supervisord.wait_ready()
-            return await self._serve(supervisord, client_tokens, base_env)
+            return await self._serve(supervisord, tokens, base_env)
         except SupervisorError as error:
             log(str(error))
             return EXIT_SUPERVISOR_LOST

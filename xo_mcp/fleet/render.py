@@ -83,7 +83,9 @@ def worker_environment(fleet: Fleet, name: str, layout: RuntimeLayout) -> dict[s
     kind, secret = instance.secret
     # No PYTHONUNBUFFERED: a line-buffered stderr writes each log line at once, so supervisord
     # never copies half a line (print() unbuffered writes the text and its newline apart).
-    env = {"XO_URL": instance.url, "XO_MCP_INSTANCE": name}
+    # The worker's socket answers this pid only (the launcher, which hosts the gateway): a
+    # sandboxed sibling could otherwise call it with this instance's credentials.
+    env = {"XO_URL": instance.url, "XO_MCP_INSTANCE": name, "XO_MCP_GATEWAY_PID": str(os.getpid())}
     if secret.file is not None:
         env["XO_TOKEN_FILE" if kind == "token" else "XO_PASSWORD_FILE"] = str(secret.file)
     else:

@@ -46,26 +46,32 @@ def _take(environ: MutableMapping[str, str], variable: str) -> str | None:
     return environ.pop(variable, None)
 
 
-def take_env_secrets(fleet: Fleet, environ: MutableMapping[str, str]) -> dict[str, str]:
-    """Pop every secret the fleet names (`*_env`) from `environ`; instance name → secret."""
+def take_env_values(fleet: Fleet, environ: MutableMapping[str, str]) -> dict[str, str]:
+    """Pop every variable the fleet names (`*_env`), once each: two instances may share one."""
+    names = {instance.secret[1].env for instance in fleet.instances.values()}
+    names |= {client.token_env for client in fleet.gateway.clients}
+    values = {name: _take(environ, name) for name in sorted(n for n in names if n)}
+    return {name: value.strip() for name, value in values.items() if value}
+
+
+def env_secrets(fleet: Fleet, values: dict[str, str]) -> dict[str, str]:
+    """Instance name → its secret, for the instances that take it from a variable."""
     secrets: dict[str, str] = {}
     for name, instance in fleet.instances.items():
-        _, secret = instance.secret
-        if secret.env is not None:
-            value = _take(environ, secret.env)
-            if value:
-                secrets[name] = value.strip()
+        variable = instance.secret[1].env
+        if variable is not None and variable in values:
+            secrets[name] = values[variable]
     return secrets
 
 
-def take_client_tokens(fleet: Fleet, environ: MutableMapping[str, str]) -> dict[str, str]:
-    """Bearer tokens of the HTTP port's clients (from their files, or popped from `environ`)."""
+def client_tokens(fleet: Fleet, values: dict[str, str]) -> dict[str, str]:
+    """Bearer tokens of the HTTP port's clients, from their files or their variables."""
     tokens: dict[str, str] = {}
     for client in fleet.gateway.clients:
         if client.token_file is not None:
             tokens[client.name] = client.token_file.read_text(encoding="utf-8").strip()
         elif client.token_env is not None:
-            tokens[client.name] = (_take(environ, client.token_env) or "").strip()
+            tokens[client.name] = values.get(client.token_env, "")
     return tokens
 
 

@@ -12,12 +12,13 @@ import asyncio
 import functools
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import mcp_types as types
 from mcp.server import NotificationOptions, Server, ServerRequestContext
-from mcp.server.session import ServerSession
+from mcp.server.connection import Connection
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ToolsListChanged
@@ -53,16 +54,25 @@ def _text_of(result: types.CallToolResult) -> str:
     return "\n".join(block.text for block in result.content if isinstance(block, types.TextContent))
 
 
+def _no_header_params(tool: str) -> None:
+    return None
+
+
 class _Surface:
-    """One front MCP server and the sessions it must notify."""
+    """One front MCP server and the connections it must notify."""
 
     def __init__(self, name: str, handlers: dict[str, Any]) -> None:
         self.bus = InMemorySubscriptionBus()
-        self.sessions: list[ServerSession] = []
+        # The SDK builds a session object per request, but one Connection per client: remember
+        # those, weakly, so a finished session is forgotten with its connection.
+        self.connections: weakref.WeakSet[Connection] = weakref.WeakSet()
         self.server: Server[Any] = Server(
             name,
             version=__version__,
             on_subscriptions_listen=ListenHandler(self.bus),
+            # No tool here declares Mcp-Param headers: nothing to check, and without this the
+            # SDK would rebuild the whole tool list on every 2026-07-28 call to find out.
+            get_tool_input_schema=_no_header_params,
             **handlers,
         )
         # Handshake-era clients learn about list changes only if this capability is declared;
@@ -75,20 +85,15 @@ class _Surface:
 
     def remember(self, ctx: ServerRequestContext[Any]) -> None:
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
-            return
-        if all(session is not ctx.session for session in self.sessions):
-            self.sessions.append(ctx.session)
+            return  # 2026-07-28 clients listen through subscriptions/listen instead
+        connection = getattr(ctx.session, "_connection", None)
+        if isinstance(connection, Connection):
+            self.connections.add(connection)
 
     async def notify(self) -> None:
         await self.bus.publish(ToolsListChanged())
-        alive = []
-        for session in self.sessions:
-            try:
-                await session.send_tool_list_changed()
-            except Exception:  # noqa: S112 (a closed session is forgotten, not an error)
-                continue
-            alive.append(session)
-        self.sessions = alive
+        for connection in list(self.connections):
+            await connection.notify("notifications/tools/list_changed", None)  # never raises
 
 
 class Frontend:

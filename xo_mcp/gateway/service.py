@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from typing import TYPE_CHECKING, Any
 
 from xo_mcp.asgi import serve_asgi
@@ -17,6 +16,7 @@ from xo_mcp.gateway.frontend import Frontend
 from xo_mcp.gateway.http import GatewayApp
 from xo_mcp.gateway.metrics import Metrics
 from xo_mcp.gateway.upstream import WorkerLink
+from xo_mcp.sockets import tcp_listener
 
 if TYPE_CHECKING:
     from xo_mcp.fleet.launcher import Front
@@ -90,10 +90,7 @@ class Gateway:
             max_request_bytes=gateway.max_request_bytes,
         )
         host, port = split_listen(listen)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        sock = tcp_listener(host, port)
         bound = sock.getsockname()
         address = f"http://{listen.rsplit(':', 1)[0]}:{bound[1]}"
         log(f"HTTP port on {address}: /mcp, /instances/<name>/mcp, /healthz, /readyz, /metrics")

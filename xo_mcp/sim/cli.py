@@ -14,6 +14,7 @@ from pathlib import Path
 from xo_mcp.sim.faults import Fault, parse_fault
 from xo_mcp.sim.inventory import InventorySize
 from xo_mcp.sim.state import DEFAULT_TOKEN, SimConfig
+from xo_mcp.sockets import tcp_listener
 
 EPILOG = """\
 examples:
@@ -160,13 +161,7 @@ def _config(args: argparse.Namespace) -> SimConfig:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    # Listening before announcing the address: clients that connect at once wait in the
-    # backlog until the server accepts, instead of being refused.
-    sock.listen(2048)
+    sock = tcp_listener(host, port)
     sock.set_inheritable(True)
     return sock
 

@@ -160,7 +160,8 @@ async def _serve(settings: WorkerSettings, args: argparse.Namespace, listen: Lis
             "tools": len(booted.tools),
             "actions": settings.enable_actions,
         }
-        await serve_http(server, sock, status)
+        gateway = os.environ.get("XO_MCP_GATEWAY_PID", "")
+        await serve_http(server, sock, status, int(gateway) if gateway.isdigit() else None)
     finally:
         await booted.client.aclose()
     return EXIT_OK

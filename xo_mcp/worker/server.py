@@ -77,6 +77,8 @@ class WorkerServer:
             on_call_tool=self.call_tool,
             on_list_prompts=self.list_prompts,
             on_get_prompt=self.get_prompt,
+            # Without it the SDK re-runs tools/list on every 2026-07-28 call to validate headers.
+            get_tool_input_schema={t.name: t.input_schema for t in self.tool_list}.get,
         )
 
     async def list_tools(

@@ -10,6 +10,7 @@ from typing import Any
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.transport_security import TransportSecuritySettings
 
+from xo_mcp.sockets import tcp_listener
 from xo_mcp.worker.listen import Listen
 
 
@@ -34,18 +35,10 @@ def _unix_socket(path: Path) -> socket.socket:
     return sock
 
 
-def _tcp_socket(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    return sock
-
-
 def bound_socket(listen: Listen) -> socket.socket:
     if listen.unix_path is not None:
         return _unix_socket(listen.unix_path)
-    return _tcp_socket(listen.host, listen.port)
+    return tcp_listener(listen.host, listen.port)
 
 
 def describe(sock: socket.socket) -> str:
@@ -57,9 +50,15 @@ def describe(sock: socket.socket) -> str:
 
 
 async def serve_http(
-    server: Server[Any], sock: socket.socket, status: dict[str, Any] | None = None
+    server: Server[Any],
+    sock: socket.socket,
+    status: dict[str, Any] | None = None,
+    allowed_peer: int | None = None,
 ) -> None:
-    """Serve MCP at /mcp; `status` (if given) is published at GET /status for the gateway."""
+    """Serve MCP at /mcp; `status` (if given) is published at GET /status for the gateway.
+
+    With `allowed_peer`, a unix socket answers that process only (see `peers`).
+    """
     import uvicorn
     from starlette.requests import Request
     from starlette.responses import JSONResponse
@@ -78,7 +77,17 @@ async def serve_http(
     app = server.streamable_http_app(
         transport_security=security, custom_starlette_routes=[Route("/status", status_endpoint)]
     )
+    protocol: Any = "auto"
+    if allowed_peer is not None and sock.family == socket.AF_UNIX:
+        from xo_mcp.worker.peers import only_from
+
+        protocol = only_from(allowed_peer)
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2
+        app,
+        http=protocol,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
     )
     await uvicorn.Server(config).serve(sockets=[sock])
