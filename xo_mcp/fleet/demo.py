@@ -92,13 +92,23 @@ def _fleet_document(
     return document, client_token
 
 
-def _instructions(config: Path, listen: str | None, client_token: str) -> str:
+def _stdio_config(root: Path, document: dict[str, Any]) -> Path:
+    """A second fleet file for stdio clients: same instances, its own runtime directory
+    (two fleets never share one)."""
+    stdio = {key: value for key, value in document.items() if key != "gateway"}
+    stdio["runtime_dir"] = str(root / "run-stdio")
+    path = root / "fleet-stdio.toml"
+    path.write_text(tomli_w.dumps(stdio), encoding="utf-8")
+    return path
+
+
+def _instructions(config: Path, stdio_config: Path, listen: str | None, client_token: str) -> str:
     stdio_entry = {
         "mcpServers": {
             "xo-fleet": {
                 "command": shutil.which("xo-mcp-fleet") or "xo-mcp-fleet",
-                "args": ["run", "--stdio", "--config", str(config)],
-                "env": {STAGING_PASSWORD_ENV: "<printed below>"},
+                "args": ["run", "--stdio", "--config", str(stdio_config)],
+                "env": {STAGING_PASSWORD_ENV: os.environ.get(STAGING_PASSWORD_ENV, "")},
             }
         }
     }
@@ -123,7 +133,6 @@ def _instructions(config: Path, listen: str | None, client_token: str) -> str:
         "",
         "stdio (a second fleet on the same simulators, for Claude Desktop's config):",
         json.dumps(stdio_entry, indent=2),
-        f"  {STAGING_PASSWORD_ENV}={os.environ.get(STAGING_PASSWORD_ENV, '')}",
         "",
         "Press Ctrl-C to stop.",
     ]
@@ -151,8 +160,9 @@ async def _demo(stdio: bool, listen: str | None, root: Path) -> int:
     document, client_token = _fleet_document(root, urls, http_listen)
     config = root / "fleet.toml"
     config.write_text(tomli_w.dumps(document), encoding="utf-8")
+    stdio_config = _stdio_config(root, document)
     print(
-        _instructions(config, http_listen, client_token),
+        _instructions(config, stdio_config, http_listen, client_token),
         file=sys.stderr if stdio else sys.stdout,
         flush=True,
     )

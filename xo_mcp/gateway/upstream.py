@@ -27,6 +27,7 @@ from xo_mcp.fleet.instances import Registry, State
 
 RECONNECT_S = 0.1
 HEARTBEAT_S = 1.0
+STARTING_GRACE_S = 10.0  # a call arriving while the fleet starts waits for its worker
 CALL_TIMEOUT_S = 300.0
 ProgressFn = ProgressFnT
 
@@ -142,7 +143,13 @@ class WorkerLink:
         """The worker was restarted (or failed under us): reconnect and re-read its tools."""
         self._reset.set()
 
-    def _require(self) -> Client:
+    async def _require(self) -> Client:
+        """The live client; a worker still starting gets a short grace, a down one none."""
+        deadline = asyncio.get_running_loop().time() + STARTING_GRACE_S
+        while self._client is None and self.registry[self.name].state is State.STARTING:
+            if asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(0.05)
         if self._client is not None:
             return self._client
         status = self.registry[self.name]
@@ -156,7 +163,7 @@ class WorkerLink:
         meta: dict[str, Any],
         progress: ProgressFn | None,
     ) -> types.CallToolResult:
-        client = self._require()
+        client = await self._require()
         try:
             result: types.CallToolResult = await client.session.call_tool(
                 name,
@@ -185,7 +192,7 @@ class WorkerLink:
     async def get_prompt(
         self, name: str, arguments: dict[str, str] | None
     ) -> types.GetPromptResult:
-        return await self._require().get_prompt(name, arguments)
+        return await (await self._require()).get_prompt(name, arguments)
 
 
 def _tool_error(message: str) -> types.CallToolResult:

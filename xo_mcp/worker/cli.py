@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import os
 import sys
 import threading
@@ -74,6 +73,11 @@ def _harden(mode: str, runtime_dir: Path | None) -> None:
 
     if runtime_dir is not None:
         sandbox.die_with_parent()
+        # Had supervisord died before the line above, we would already be an orphan (adopted
+        # by init or by the launcher, a subreaper): stop rather than serve unsupervised.
+        if os.getppid() in (1, _gateway_pid()):
+            log("supervisord is gone; exiting")
+            sys.exit(EXIT_FAILURE)
     readable = [
         Path(os.environ[key])
         for key in ("XO_TOKEN_FILE", "XO_PASSWORD_FILE", "XO_CA_BUNDLE")
@@ -82,29 +86,16 @@ def _harden(mode: str, runtime_dir: Path | None) -> None:
     log(sandbox.sandbox_worker(mode, readable, runtime_dir))  # type: ignore[arg-type]
 
 
-def _skip_package_inits(*packages: str) -> None:
-    """Register `packages` without running their `__init__` (submodules still import normally).
-
-    `mcp/__init__.py` and `mcp/server/__init__.py` eagerly import the SDK's client, the
-    high-level MCPServer and both HTTP transports, none of which a worker needs: skipping them
-    saves about 90 ms of every cold start. The worker (and the SDK modules it loads) import
-    from submodules only, e.g. `mcp.server.lowlevel.server`. Only ever called in the worker's
-    own process, never in one that may need `from mcp import Client`.
-    """
-    for name in packages:
-        if name in sys.modules:
-            continue
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.submodule_search_locations is None:
-            return
-        sys.modules[name] = importlib.util.module_from_spec(spec)
+def _gateway_pid() -> int | None:
+    """The fleet launcher's pid (it hosts the gateway), when run by a fleet."""
+    text = os.environ.get("XO_MCP_GATEWAY_PID", "")
+    return int(text) if text.isdigit() else None
 
 
 def _preload_sdk() -> threading.Thread:
     """Import the MCP SDK in the background while the main thread talks to XO."""
 
     def load() -> None:
-        _skip_package_inits("mcp", "mcp.server")
         import xo_mcp.worker.server
         import xo_mcp.worker.transport  # noqa: F401
 
@@ -160,8 +151,7 @@ async def _serve(settings: WorkerSettings, args: argparse.Namespace, listen: Lis
             "tools": len(booted.tools),
             "actions": settings.enable_actions,
         }
-        gateway = os.environ.get("XO_MCP_GATEWAY_PID", "")
-        await serve_http(server, sock, status, int(gateway) if gateway.isdigit() else None)
+        await serve_http(server, sock, status, _gateway_pid())
     finally:
         await booted.client.aclose()
     return EXIT_OK
