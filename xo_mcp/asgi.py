@@ -30,6 +30,12 @@ async def serve_asgi(app: Any, sock: socket.socket, *, grace_s: int = 3) -> None
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:
+        # Open SSE streams (a handshake-era client's GET stream) would hold uvicorn's graceful
+        # wait to its timeout, then be cancelled with a traceback. sse-starlette ends them on
+        # this flag, which it only sets itself when uvicorn owns the signals (not here).
+        from sse_starlette.sse import AppStatus
+
+        AppStatus.should_exit = True
         server.should_exit = True
         with contextlib.suppress(Exception):
             await task
