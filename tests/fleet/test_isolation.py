@@ -232,13 +232,13 @@ def test_the_secret_socket_answers_only_its_own_worker(isolated: Isolated) -> No
 
 def test_a_worker_socket_answers_the_gateway_only(isolated: Isolated) -> None:
     """A sibling must not call another instance's worker (and act with its credentials)."""
-    sock = isolated.instance_dir("alpha") / "mcp.sock"
+    sock = isolated.instance_dir("alpha") / "worker.sock"
     body = f"""\
         def status():
             with socket.socket(socket.AF_UNIX) as client:
                 client.settimeout(10)
                 client.connect({str(sock)!r})
-                client.sendall(b"GET /status HTTP/1.1\\r\\nHost: worker\\r\\n\\r\\n")
+                client.sendall(b'{{"op": "describe"}}\\n')
                 data = client.recv(4096)
             return "got " + str(len(data)) + " bytes"
         attempt("alpha worker socket", status)

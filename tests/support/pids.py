@@ -22,8 +22,8 @@ def pids_matching(fragment: str) -> list[int]:
 
 def worker_pid(runtime_dir: Path, instance: str) -> int:
     """The pid of the worker serving `instance` in the fleet whose runtime dir is given."""
-    socket_path = runtime_dir / "instances" / instance / "mcp.sock"
-    pids = pids_matching(f"unix:{socket_path}")
+    socket_path = runtime_dir / "instances" / instance / "worker.sock"
+    pids = pids_matching(f"--gateway-socket {socket_path}")
     if len(pids) != 1:
         raise LookupError(f"expected one worker for {instance}, found {pids}")
     return pids[0]

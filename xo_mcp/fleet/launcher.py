@@ -81,7 +81,7 @@ def prepare_runtime(fleet: Fleet, layout: RuntimeLayout) -> None:
     _private_dir(layout.root / "instances")
     for name in fleet.instances:
         _private_dir(layout.instance_dir(name))
-        for stale in ("mcp.sock", "secret.sock", LAST_ERROR_FILE):
+        for stale in ("worker.sock", "secret.sock", LAST_ERROR_FILE):
             (layout.instance_dir(name) / stale).unlink(missing_ok=True)
 
 

@@ -43,7 +43,7 @@ class RuntimeLayout:
         return self.root / "instances" / name
 
     def worker_socket(self, name: str) -> Path:
-        return self.instance_dir(name) / "mcp.sock"
+        return self.instance_dir(name) / "worker.sock"
 
     def secret_socket(self, name: str) -> Path:
         return self.instance_dir(name) / "secret.sock"
@@ -112,8 +112,8 @@ def worker_command(fleet: Fleet, name: str, layout: RuntimeLayout, python: str) 
         python,
         "-m",
         "xo_mcp.worker",
-        "--listen",
-        f"unix:{layout.worker_socket(name)}",
+        "--gateway-socket",
+        str(layout.worker_socket(name)),
         "--sandbox",
         fleet.sandbox,
         "--runtime-dir",

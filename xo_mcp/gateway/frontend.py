@@ -31,7 +31,7 @@ from xo_mcp.gateway.merge import FLEET_WIDE, merged_tools, operation_enum, passt
 from xo_mcp.gateway.metrics import Metrics
 from xo_mcp.gateway.upstream import WorkerDown, WorkerLink
 from xo_mcp.worker import elicit
-from xo_mcp.worker.meta import MCP_DISABLED_META_KEY, PRINCIPAL_META_KEY
+from xo_mcp.worker.meta import MCP_DISABLED_META_KEY
 from xo_mcp.worker.server import OVERVIEW_PROMPT, overview_prompt
 
 logger = logging.getLogger("xo_mcp.gateway")
@@ -311,9 +311,7 @@ class Frontend:
         started = time.monotonic()
         error = True
         try:
-            result = await self.links[instance].call_tool(
-                tool, arguments, {PRINCIPAL_META_KEY: caller.name}, progress
-            )
+            result = await self.links[instance].call_tool(tool, arguments, caller.name, progress)
             error = bool(result.is_error)
             self._track_kill_switch(instance, result)
             return result

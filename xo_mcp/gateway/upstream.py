@@ -1,7 +1,8 @@
-"""The gateway's link to one worker: MCP (2026-07-28, stateless) over the worker's unix socket.
+"""The gateway's link to one worker, over the worker's unix socket (`worker/fleet_protocol`).
 
-Stateless requests mean a restarted worker needs no session re-establishment: the link only
-re-reads the worker's tools and tells the gateway, which tells its clients.
+Each request is one short-lived connection, so a restarted worker needs no session to be
+re-established: the link only re-reads the worker's tools and tells the gateway, which tells
+its clients. Cancelling a call closes its connection, and the worker cancels it too.
 """
 
 from __future__ import annotations
@@ -10,26 +11,20 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Callable
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import anyio
-import httpx2
 import mcp_types as types
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.dispatcher import ProgressFnT
-from mcp.shared.exceptions import MCPError
 
 from xo_mcp.fleet.instances import Registry, State
+from xo_mcp.worker.fleet_protocol import MAX_LINE, encode
 
 RECONNECT_S = 0.1
 HEARTBEAT_S = 1.0
 STARTING_GRACE_S = 10.0  # a call arriving while the fleet starts waits for its worker
-CALL_TIMEOUT_S = 300.0
-ProgressFn = ProgressFnT
+DESCRIBE_TIMEOUT_S = 10.0
+ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
 class WorkerDown(Exception):
@@ -38,6 +33,42 @@ class WorkerDown(Exception):
 
 def _log(message: str) -> None:
     print(f"xo-mcp-fleet: {message}", file=sys.stderr, flush=True)
+
+
+class _Exchange:
+    """One request on its own connection; closing it cancels the request at the worker."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def __aenter__(self) -> _Exchange:
+        self.reader, self.writer = await asyncio.open_unix_connection(
+            str(self.path), limit=MAX_LINE
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(ConnectionError):
+                await self.writer.wait_closed()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        assert self.writer is not None
+        self.writer.write(encode(message))
+        await self.writer.drain()
+
+    async def receive(self) -> dict[str, Any]:
+        assert self.reader is not None
+        line = await self.reader.readline()
+        if not line:
+            raise ConnectionResetError("the worker closed the connection")
+        message = json.loads(line)
+        if not isinstance(message, dict):
+            raise ConnectionResetError("the worker sent something unexpected")
+        return message
 
 
 class WorkerLink:
@@ -53,59 +84,37 @@ class WorkerLink:
         self.registry = registry
         self._on_change = on_change
         self.tools: list[types.Tool] = []
-        self.prompts: list[types.Prompt] = []
         self.info: dict[str, Any] = {}
-        self._client: Client | None = None
+        self.connected = False
         self._reset = asyncio.Event()
 
-    @property
-    def connected(self) -> bool:
-        return self._client is not None
+    async def _describe(self) -> dict[str, Any]:
+        async with asyncio.timeout(DESCRIBE_TIMEOUT_S), _Exchange(self.socket_path) as exchange:
+            await exchange.send({"op": "describe"})
+            return await exchange.receive()
 
-    def _new_http(self, timeout: float) -> httpx2.AsyncClient:
-        transport = httpx2.AsyncHTTPTransport(uds=str(self.socket_path))
-        return httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(timeout, connect=2.0))
+    def reset(self) -> None:
+        """The worker was restarted (or failed under us): re-read its tools."""
+        self._reset.set()
 
     async def run(self) -> None:
-        """Keep a connection to the worker, reconnecting whenever it drops or is reset."""
+        """Follow the worker: read its tools when it answers, again after every restart."""
         while True:
-            holder = asyncio.ensure_future(self._hold_connection())
             try:
-                await holder
-            except BaseException:
-                # The MCP client runs its own task group in the holder task: when the worker
-                # dies, that group may cancel the holder. Only our own cancellation ends run().
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    holder.cancel()
-                    raise
-            await asyncio.sleep(RECONNECT_S)
+                description = await self._describe()
+            except (OSError, ValueError, TimeoutError):
+                self._went_down()
+                await asyncio.sleep(RECONNECT_S)
+                continue
+            self._became_ready(description)
+            await self._watch()
 
-    async def _hold_connection(self) -> None:
-        """One connection, opened and closed in this same task (anyio requires it)."""
-        if not self.socket_path.exists():
-            return
-        async with AsyncExitStack() as stack:
-            http = await stack.enter_async_context(self._new_http(CALL_TIMEOUT_S))
-            # A plain request first: the MCP client is only built once the worker answers.
-            info = await self._status(http)
-            transport = streamable_http_client("http://worker/mcp", http_client=http)
-            client = await stack.enter_async_context(
-                Client(transport, mode="2026-07-28", cache=None)
-            )
-            self.tools = await _all_tools(client)
-            self.prompts = (await client.list_prompts()).prompts
-            self.info = info
-            self._client = client
-            try:
-                self._became_ready()
-                await self._watch(http)
-            finally:
-                self._client = None
-                if self.registry[self.name].state is State.READY:
-                    self.registry.set_state(self.name, State.STARTING)
-
-    def _became_ready(self) -> None:
+    def _became_ready(self, description: dict[str, Any]) -> None:
+        self.tools = [
+            types.Tool.model_validate(tool, by_name=False) for tool in description["tools"]
+        ]
+        self.info = description.get("status") or {}
+        self.connected = True
         status = self.registry[self.name]
         status.tools = len(self.tools)
         status.api_version = self.info.get("api_version")
@@ -113,8 +122,13 @@ class WorkerLink:
         _log(f"{self.name}: ready ({len(self.tools)} tools)")
         self._on_change(self.name)
 
-    async def _watch(self, http: httpx2.AsyncClient) -> None:
-        """Return when the connection must be renewed (a reset, or the worker stopped answering).
+    def _went_down(self) -> None:
+        if self.connected and self.registry[self.name].state is State.READY:
+            self.registry.set_state(self.name, State.STARTING)
+        self.connected = False
+
+    async def _watch(self) -> None:
+        """Return when the tools must be read again: a reset, or the worker stopped answering.
 
         The link is the judge of readiness: supervision may have seen an exit that a fast
         restart already undid, so a live worker is reported ready again.
@@ -124,34 +138,27 @@ class WorkerLink:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._reset.wait(), HEARTBEAT_S)
             if self._reset.is_set():
+                self._went_down()
                 return
             if self.registry[self.name].state not in (State.STARTING, State.FAILED):
                 continue
             try:
-                await self._status(http)
-            except Exception:
+                await self._describe()
+            except (OSError, ValueError, TimeoutError):
+                self._went_down()
                 return
             self.registry.set_state(self.name, State.READY)
 
-    async def _status(self, http: httpx2.AsyncClient) -> dict[str, Any]:
-        response = await http.get("http://worker/status", timeout=2.0)
-        response.raise_for_status()
-        body = response.json()
-        return body if isinstance(body, dict) else {}
-
-    def reset(self) -> None:
-        """The worker was restarted (or failed under us): reconnect and re-read its tools."""
-        self._reset.set()
-
-    async def _require(self) -> Client:
-        """The live client; a worker still starting gets a short grace, a down one none."""
-        deadline = asyncio.get_running_loop().time() + STARTING_GRACE_S
-        while self._client is None and self.registry[self.name].state is State.STARTING:
-            if asyncio.get_running_loop().time() >= deadline:
+    async def _wait_until_connected(self) -> None:
+        """A worker still starting gets a short grace; a down one none."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STARTING_GRACE_S
+        while not self.connected and self.registry[self.name].state is State.STARTING:
+            if loop.time() >= deadline:
                 break
             await asyncio.sleep(0.05)
-        if self._client is not None:
-            return self._client
+        if self.connected:
+            return
         status = self.registry[self.name]
         detail = f": {status.last_error}" if status.last_error else ""
         raise WorkerDown(f"instance {self.name!r} is not available ({status.state}{detail})")
@@ -160,61 +167,34 @@ class WorkerLink:
         self,
         name: str,
         arguments: dict[str, Any],
-        meta: dict[str, Any],
+        principal: str,
         progress: ProgressFn | None,
     ) -> types.CallToolResult:
-        client = await self._require()
+        await self._wait_until_connected()
+        request = {"op": "call", "name": name, "arguments": arguments, "principal": principal}
         try:
-            result: types.CallToolResult = await client.session.call_tool(
-                name,
-                arguments,
-                progress_callback=progress,
-                meta=cast(types.RequestParamsMeta, meta),
-            )
-            return result
-        except MCPError as error:
-            if error.error.code != types.CONNECTION_CLOSED:
-                return _tool_error(
-                    f"instance {self.name!r} refused the call: {error.error.message}"
-                )
+            async with _Exchange(self.socket_path) as exchange:
+                await exchange.send(request)
+                while True:
+                    message = await exchange.receive()
+                    if "result" in message:
+                        return _tool_result(message["result"])
+                    if progress is not None and "progress" in message:
+                        await progress(
+                            message["progress"], message.get("total"), message.get("message")
+                        )
+        except (OSError, ValueError):
             self.reset()
-            raise WorkerDown(self._went_away()) from None
-        except (httpx2.TransportError, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self.reset()
-            raise WorkerDown(self._went_away()) from None
-
-    def _went_away(self) -> str:
-        return (
-            f"instance {self.name!r}: the worker stopped during the call (it is being restarted); "
-            "the call may or may not have reached XO: check before retrying an action"
-        )
-
-    async def get_prompt(
-        self, name: str, arguments: dict[str, str] | None
-    ) -> types.GetPromptResult:
-        return await (await self._require()).get_prompt(name, arguments)
+            raise WorkerDown(
+                f"instance {self.name!r}: the worker stopped during the call (it is being "
+                "restarted); the call may or may not have reached XO: check before retrying "
+                "an action"
+            ) from None
 
 
-def _tool_error(message: str) -> types.CallToolResult:
+def _tool_result(result: dict[str, Any]) -> types.CallToolResult:
     return types.CallToolResult(
-        content=[types.TextContent(type="text", text=message)], is_error=True
-    )
-
-
-async def _all_tools(client: Client) -> list[types.Tool]:
-    tools: list[types.Tool] = []
-    cursor: str | None = None
-    while True:
-        params = types.PaginatedRequestParams(cursor=cursor) if cursor else None
-        page = await client.session.list_tools(params=params)
-        tools.extend(page.tools)
-        cursor = page.next_cursor
-        if not cursor:
-            return tools
-
-
-def tool_digest(tools: list[types.Tool]) -> str:
-    """A cheap identity of a tool list, to tell whether a restart changed the surface."""
-    return json.dumps(
-        [t.model_dump(by_alias=True, exclude_none=True) for t in tools], sort_keys=True
+        content=[types.TextContent(type="text", text=str(result.get("text", "")))],
+        is_error=bool(result.get("is_error")),
+        _meta=result.get("meta") or None,
     )

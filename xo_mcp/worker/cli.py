@@ -12,10 +12,14 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from xo_mcp import __version__
 from xo_mcp.worker.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from xo_mcp.worker.listen import Listen
+
+if TYPE_CHECKING:
+    from xo_mcp.worker.boot import Booted
 from xo_mcp.worker.settings import ENV_HELP, ConfigError, WorkerSettings, load_settings
 
 EXIT_HELP = """\
@@ -40,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--listen",
         metavar="ADDRESS",
         help="serve Streamable HTTP on unix:PATH or a loopback HOST:PORT instead of stdio",
+    )
+    parser.add_argument(
+        "--gateway-socket",
+        type=Path,
+        metavar="PATH",
+        help="serve the fleet gateway's private protocol on this unix socket instead of MCP "
+        "(used by xo-mcp-fleet; the MCP SDK is then never loaded)",
     )
     parser.add_argument(
         "--instance",
@@ -121,7 +132,7 @@ def _note_error(runtime_dir: Path | None, message: str | None) -> None:
 async def _serve(settings: WorkerSettings, args: argparse.Namespace, listen: Listen | None) -> int:
     from xo_mcp.worker.boot import BootError, boot
 
-    preload = _preload_sdk()
+    preload = None if args.gateway_socket else _preload_sdk()
     try:
         booted = await boot(settings)
     except BootError as error:
@@ -129,31 +140,45 @@ async def _serve(settings: WorkerSettings, args: argparse.Namespace, listen: Lis
         _note_error(args.runtime_dir, str(error))
         return error.exit_code
     _note_error(args.runtime_dir, None)
-    preload.join()
+    status: dict[str, Any] = {
+        "instance": settings.instance,
+        "xo_url": settings.xo_url,
+        "api_version": booted.catalog.version or None,
+        "tools": len(booted.tools),
+        "actions": settings.enable_actions,
+    }
+    try:
+        if args.gateway_socket is not None:
+            from xo_mcp.worker.fleet_protocol import FleetSocketServer
+
+            log(f"serving the fleet gateway on {args.gateway_socket}")
+            server = FleetSocketServer(booted.runner, booted.tools, status, _gateway_pid())
+            await server.serve(args.gateway_socket)
+            return EXIT_OK
+        assert preload is not None
+        preload.join()
+        return await _serve_mcp(booted, args, listen, status)
+    finally:
+        await booted.client.aclose()
+
+
+async def _serve_mcp(
+    booted: Booted, args: argparse.Namespace, listen: Listen | None, status: dict[str, Any]
+) -> int:
     from xo_mcp.worker.server import WorkerServer
     from xo_mcp.worker.transport import bound_socket, describe, serve_http, serve_stdio
 
     server = WorkerServer(booted.runner, booted.tools).server
+    if listen is None:
+        await serve_stdio(server)
+        return EXIT_OK
     try:
-        if listen is None:
-            await serve_stdio(server)
-            return EXIT_OK
-        try:
-            sock = bound_socket(listen)
-        except OSError as error:
-            log(f"cannot listen on {args.listen}: {error.strerror or error}")
-            return EXIT_FAILURE
-        log(f"serving MCP on {describe(sock)}")
-        status = {
-            "instance": settings.instance,
-            "xo_url": settings.xo_url,
-            "api_version": booted.catalog.version or None,
-            "tools": len(booted.tools),
-            "actions": settings.enable_actions,
-        }
-        await serve_http(server, sock, status, _gateway_pid())
-    finally:
-        await booted.client.aclose()
+        sock = bound_socket(listen)
+    except OSError as error:
+        log(f"cannot listen on {args.listen}: {error.strerror or error}")
+        return EXIT_FAILURE
+    log(f"serving MCP on {describe(sock)}")
+    await serve_http(server, sock, status)
     return EXIT_OK
 
 
@@ -189,6 +214,9 @@ def _settings_or_exit(runtime_dir: Path | None) -> WorkerSettings:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.gateway_socket is not None and args.listen is not None:
+        log("--gateway-socket and --listen exclude each other")
+        sys.exit(EXIT_CONFIG)
     listen = _listen_or_exit(args.listen)
     if args.instance:
         os.environ["XO_MCP_INSTANCE"] = args.instance

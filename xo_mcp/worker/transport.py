@@ -53,12 +53,8 @@ async def serve_http(
     server: Server[Any],
     sock: socket.socket,
     status: dict[str, Any] | None = None,
-    allowed_peer: int | None = None,
 ) -> None:
-    """Serve MCP at /mcp; `status` (if given) is published at GET /status for the gateway.
-
-    With `allowed_peer`, a unix socket answers that process only (see `peers`).
-    """
+    """Serve MCP at /mcp; `status` (if given) is published at GET /status."""
     import uvicorn
     from starlette.requests import Request
     from starlette.responses import JSONResponse
@@ -77,14 +73,8 @@ async def serve_http(
     app = server.streamable_http_app(
         transport_security=security, custom_starlette_routes=[Route("/status", status_endpoint)]
     )
-    protocol: Any = "auto"
-    if allowed_peer is not None and sock.family == socket.AF_UNIX:
-        from xo_mcp.worker.peers import only_from
-
-        protocol = only_from(allowed_peer)
     config = uvicorn.Config(
         app,
-        http=protocol,
         log_level="warning",
         access_log=False,
         lifespan="on",
