@@ -7,7 +7,6 @@ problem at once, each with its TOML key path and, where it can be found, its lin
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import re
 import tomllib
@@ -29,6 +28,7 @@ from pydantic import (
 )
 
 from xo_mcp.fleet.toml_lines import KeyLines
+from xo_mcp.sockets import is_loopback
 
 DEFAULT_CONFIG_PATH = "/etc/xo-mcp/fleet.toml"
 DEFAULT_RUNTIME_DIR = "/tmp/xo-mcp"  # noqa: S108 (a tmpfs in the container, one dir per worker)
@@ -94,15 +94,6 @@ def split_listen(value: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8080, got {value!r}")
     return host.strip("[]"), int(port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Proxy(_Strict):

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from xo_mcp import sandbox
-from xo_mcp.fleet.config import Fleet, is_loopback, split_listen
+from xo_mcp.fleet.config import Fleet, split_listen
 from xo_mcp.fleet.instances import Registry
 from xo_mcp.fleet.reaper import Reaper
 from xo_mcp.fleet.render import RuntimeLayout, render
 from xo_mcp.fleet.secrets import SecretBroker, client_tokens, env_secrets, take_env_values
 from xo_mcp.fleet.supervision import LAST_ERROR_FILE, Supervision, log
 from xo_mcp.fleet.supervisor import Supervisord, SupervisorError
+from xo_mcp.sockets import is_loopback
 from xo_mcp.worker.proxy import ProxySettings
 
 EXIT_OK = 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 from xo_mcp.sim.faults import Fault, parse_fault
 from xo_mcp.sim.inventory import InventorySize
 from xo_mcp.sim.state import DEFAULT_TOKEN, SimConfig
-from xo_mcp.sockets import tcp_listener
+from xo_mcp.sockets import is_loopback, tcp_listener
 
 EPILOG = """\
 examples:
@@ -166,15 +165,6 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _not_a_simulated_drop(record: logging.LogRecord) -> bool:
     # A dropped connection is a fault the user asked for, not a failure worth a traceback.
     from xo_mcp.sim.app import ConnectionDropped
@@ -201,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     config = _config(args)
     host, port = args.listen
-    if not _is_loopback(host):
+    if not is_loopback(host):
         print(f"xo-mcp-sim: warning: listening on {host}, beyond loopback", file=sys.stderr)
     try:
         sock = bind(host, port)

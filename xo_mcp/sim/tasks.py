@@ -9,19 +9,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from xo_mcp.sim.errors import XoError, no_such_object
+from xo_mcp.sim.inventory.base import BASE36_DIGITS, base36
 
 Work = Callable[[], Awaitable[Any]]
-
-_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-
-def _base36(number: int) -> str:
-    digits = ""
-    while True:
-        number, remainder = divmod(number, 36)
-        digits = _BASE36[remainder] + digits
-        if number == 0:
-            return digits
 
 
 def _error_result(error: BaseException) -> dict[str, Any]:
@@ -56,8 +46,8 @@ class TaskStore:
         self._errors: dict[str, BaseException] = {}
 
     def _new_id(self) -> str:
-        stamp = _base36(int(self._clock() * 1000)).rjust(9, "0")
-        suffix = "".join(self._rng.choice(_BASE36) for _ in range(10))
+        stamp = base36(int(self._clock() * 1000)).rjust(9, "0")
+        suffix = "".join(self._rng.choice(BASE36_DIGITS) for _ in range(10))
         return f"{stamp}-{suffix}"
 
     def _now_ms(self) -> int:

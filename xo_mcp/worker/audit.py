@@ -18,11 +18,11 @@ class AuditLog:
 
     def record(
         self,
-        *,
         operation: str,
         method: str,
         path: str,
         outcome: str,
+        *,
         duration_s: float = 0.0,
         status: int | None = None,
         body: Any = None,

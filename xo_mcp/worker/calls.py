@@ -215,10 +215,10 @@ class ToolRunner:
                 )
             except ConfirmError as error:
                 self.audit.record(
-                    operation=operation.name,
-                    method=operation.method,
-                    path=path,
-                    outcome="refused",
+                    operation.name,
+                    operation.method,
+                    path,
+                    "refused",
                     detail=str(error),
                 )
                 return _error(str(error))
@@ -254,10 +254,10 @@ class ToolRunner:
             }
         }
         self.audit.record(
-            operation=operation.name,
-            method=operation.method,
-            path=path,
-            outcome="confirmation_requested",
+            operation.name,
+            operation.method,
+            path,
+            "confirmation_requested",
             body=body,
         )
         return Outcome("\n".join(lines), meta=meta)
@@ -270,10 +270,10 @@ class ToolRunner:
             response = await self.client.request(operation.method, path, body=body)
         except XoRequestError as error:
             self.audit.record(
-                operation=operation.name,
-                method=operation.method,
-                path=path,
-                outcome="failure",
+                operation.name,
+                operation.method,
+                path,
+                "failure",
                 duration_s=time.monotonic() - started,
                 status=error.status,
                 body=body,
@@ -281,10 +281,10 @@ class ToolRunner:
             )
             raise
         self.audit.record(
-            operation=operation.name,
-            method=operation.method,
-            path=path,
-            outcome="success",
+            operation.name,
+            operation.method,
+            path,
+            "success",
             duration_s=time.monotonic() - started,
             status=response.status,
             body=body,

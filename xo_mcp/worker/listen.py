@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+
+from xo_mcp.sockets import is_loopback
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,4 @@ class Listen:
 
     @property
     def is_loopback(self) -> bool:
-        if self.unix_path is not None or self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return self.unix_path is not None or is_loopback(self.host)

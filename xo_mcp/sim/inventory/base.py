@@ -137,14 +137,14 @@ class InventorySize:
 
 
 DEFAULT_SIZE = InventorySize()
-_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+BASE36_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def base36(number: int) -> str:
     digits = ""
     while True:
         number, remainder = divmod(number, 36)
-        digits = _BASE36[remainder] + digits
+        digits = BASE36_DIGITS[remainder] + digits
         if number == 0:
             return digits
 
@@ -273,7 +273,7 @@ class InventoryBase:
         return f"{role}-{number:02d}"
 
     def _task_id(self, start_ms: int) -> str:
-        suffix = "".join(self._rng.choice(_BASE36) for _ in range(10))
+        suffix = "".join(self._rng.choice(BASE36_DIGITS) for _ in range(10))
         return f"{base36(start_ms).rjust(9, '0')}-{suffix}"
 
     # ------------------------------------------------------------------ links kept in step
