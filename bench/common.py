@@ -111,14 +111,19 @@ def pss_kb(pid: int) -> int:
     return 0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process (not its children)."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of one process (not its children)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return 0.0
+        return 0.0, 0.0
     fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (not its children)."""
+    return sum(cpu_split(pid))
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -303,38 +308,12 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-NODELAY = [PYTHON, str(BENCH / "nodelay.py"), "-m"]
+def start_bench_sim(spec: Path) -> Sim:
+    """The simulated XO every server under test talks to: XO's real spec, token auth.
 
-
-def start_fast_sim(*args: str) -> Sim:
-    """xo-mcp-sim with TCP_NODELAY (see nodelay.py): its ~40 ms stall per reused connection
-    would otherwise be most of every call and hide the servers under test."""
-    command = [*NODELAY, "xo_mcp.sim", "--listen", "127.0.0.1:0", *args]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=clean_env()
-    )
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], 60)
-    line = process.stdout.readline() if ready else ""
-    if "listening on" not in line:
-        stop_process(process)
-        raise RuntimeError(f"xo-mcp-sim did not start: {line!r}")
-    return wait_serving(Sim(line.rsplit(" ", 1)[1].strip(), process))
-
-
-def wait_serving(sim: Sim, timeout_s: float = 30.0) -> Sim:
-    """The simulator prints its address before it accepts connections: wait for the latter."""
-    import httpx2
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            httpx2.get(f"{sim.url}/rest/v0/ping", timeout=5, trust_env=False)
-            return sim
-        except httpx2.TransportError:
-            if time.monotonic() > deadline or sim.process.poll() is not None:
-                raise
-            time.sleep(0.05)
+    It listens (TCP_NODELAY, like every xo-mcp listener) before it prints its address, so it
+    is serving once start_sim returns."""
+    return start_sim("--spec", str(spec))
 
 
 # --- JSON-RPC messages ----------------------------------------------------------------------
@@ -428,12 +407,12 @@ class StdioServer:
         while b"\n" not in self._buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self.process.poll() is not None:
-                raise RpcError(f"no answer from {self.process.args} (exit {self.process.poll()})")
+                raise RpcError(f"no answer from {self.process.args!r} (exit {self.process.poll()})")
             ready, _, _ = select.select([fd], [], [], min(remaining, 0.5))
             if ready:
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
-                    raise RpcError(f"{self.process.args} closed its stdout")
+                    raise RpcError(f"{self.process.args!r} closed its stdout")
                 self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         return line
@@ -572,7 +551,7 @@ class HttpSession:
 
     async def _chunked(self) -> bytes:
         assert self.reader is not None
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
             if size == 0:

@@ -71,15 +71,24 @@ def _cold_lines(worker: dict[str, Any]) -> list[str]:
             f"| {label} | {cold['median']} ms | {cold['p90']} ms | {cold['min']} ms | "
             f"{cold['max']} ms | {cold['tools']} |"
         )
-    imports = worker["import_profile_precompiled"]
-    top = ", ".join(
-        f"{name} {ms} ms" for name, ms in list(imports["self_ms_by_package"].items())[:6]
-    )
     lines += [
         "",
-        f"What our worker imports before it can serve stdio takes {imports['wall_ms']} ms alone "
-        f"({imports['modules']} modules, one thread, precompiled); by package (`-X importtime`, "
-        f"self time): {top}. In a real start this overlaps fetching the spec from XO.",
+        "What a worker imports before it can serve (one thread, precompiled, `-X importtime`):",
+        "",
+    ]
+    for kind, imports in worker["import_profiles_precompiled"].items():
+        top = ", ".join(
+            f"{name} {ms} ms" for name, ms in list(imports["self_ms_by_package"].items())[:6]
+        )
+        sdk = "loads the MCP SDK" if imports["mcp_sdk_loaded"] else "no MCP SDK"
+        lines.append(
+            f"- {kind}: {imports['wall_ms']} ms, {imports['modules']} modules, {sdk}; self time "
+            f"by package: {top}."
+        )
+    lines += [
+        "",
+        "In a real start the standalone worker loads the SDK in a thread while it fetches the "
+        "spec from XO, so the two overlap.",
     ]
     return lines
 
@@ -100,23 +109,54 @@ def _warm_lines(worker: dict[str, Any]) -> list[str]:
 
 
 def _throughput_lines(found: dict[str, Any]) -> list[str]:
-    lines = []
-    for label, key in (("as shipped", "as_shipped"), ("with TCP_NODELAY", "tcp_nodelay")):
-        load = found[key]["throughput"]
-        shares = ", ".join(
-            f"{name} {pct}%" for name, pct in load["cpu_percent_of_one_core"].items()
-        )
-        per_call = ", ".join(f"{name} {ms} ms" for name, ms in load["cpu_ms_per_call"].items())
-        latency = load["latency_ms"] or {}
-        lines += [
-            f"- **{label}**: {load['calls_per_s']} calls/s ({load['calls']} calls in "
-            f"{load['seconds']} s, {load['errors']} errors), latency p50 "
-            f"{latency.get('median')} ms / p99 {latency.get('p99')} ms; machine busy "
-            f"{load['machine_busy_percent']}% of {load['nproc']} cores; CPU-bound ceiling on an "
-            f"idle machine ≈ {load['cpu_bound_ceiling_calls_per_s']} calls/s.",
-            f"  CPU, % of one core: {shares}.",
-            f"  CPU per call: {per_call}.",
-        ]
+    load = found["throughput"]
+    shares = ", ".join(f"{name} {pct}%" for name, pct in load["cpu_percent_of_one_core"].items())
+    per_call = ", ".join(f"{name} {ms} ms" for name, ms in load["cpu_ms_per_call"].items())
+    split = load["launcher_cpu_ms_per_call"]
+    latency = load["latency_ms"] or {}
+    return [
+        f"- {load['calls_per_s']} calls/s ({load['calls']} calls in {load['seconds']} s, "
+        f"{load['errors']} errors), latency p50 {latency.get('median')} ms / p99 "
+        f"{latency.get('p99')} ms; machine busy {load['machine_busy_percent']}% of "
+        f"{load['nproc']} cores (other work included).",
+        f"- CPU, % of one core: {shares}.",
+        f"- CPU per call: {per_call}. Each worker serves half the calls, so its figure is half "
+        "its cost per call it serves.",
+        f"- The launcher (one event loop: one core at most) spends {split['user']} ms in user "
+        f"space (Python) and {split['system']} ms in the kernel per call: alone it would carry "
+        f"≈ {load['launcher_bound_calls_per_s']} calls/s; with every process's CPU per call on "
+        f"an otherwise idle machine, ≈ {load['cpu_bound_ceiling_calls_per_s']} calls/s.",
+    ]
+
+
+def _profile_lines(found: dict[str, Any]) -> list[str]:
+    profile = found.get("launcher_profile")
+    if not profile:
+        return ["(not run: --profile-seconds 0)"]
+    counts = "; ".join(f"{name}: {value:,g}" for name, value in profile["per_call"].items())
+    functions = profile["top_functions_own_time"]
+    largest = max((numbers["share"] for numbers in functions.values()), default=0.0)
+    lines = [
+        f"The same load for {profile['load']['seconds']} s with the launcher under cProfile "
+        "(bench/cprofiled.py, armed for that window only, main thread, the thread's CPU time as "
+        f"the clock). The profiler slows the launcher {profile['profiled_cpu_ms_per_call']} / "
+        f"{found['throughput']['cpu_ms_per_call']['launcher']} ms per call, so times below are "
+        "shares of the profiled time, then scaled to the launcher's CPU per call without the "
+        "profiler (est. ms). Counts are exact.",
+        "",
+        f"- Per tools/call, in the launcher: {counts}.",
+        f"- The largest single function takes {largest:.1%} of the time: the cost is spread "
+        "over the layers below, not concentrated in a hot spot.",
+        "",
+        "| own time by area | share | est. ms per call |",
+        "| --- | ---: | ---: |",
+    ]
+    for area, numbers in profile["own_time_by_area"].items():
+        lines.append(f"| {area} | {numbers['share']:.1%} | {numbers['est_ms_per_call']} |")
+    lines += ["", "| function (own time) | share | est. ms per call |", "| --- | ---: | ---: |"]
+    for function, numbers in functions.items():
+        shown = function.replace("|", "\\|")
+        lines.append(f"| `{shown}` | {numbers['share']:.1%} | {numbers['est_ms_per_call']} |")
     return lines
 
 
@@ -146,11 +186,14 @@ def _memory_lines(found: dict[str, Any]) -> list[str]:
 
 
 def _client_lines(found: dict[str, Any]) -> list[str]:
-    clients: dict[str, str] = {}
-    for phase in ("as_shipped", "tcp_nodelay"):
-        for name, numbers in found[phase]["overhead"].items():
-            clients[name] = numbers["client"]
-    return [f"- {name}: {text}" for name, text in clients.items()]
+    return [f"- {name}: {numbers['client']}" for name, numbers in found["overhead"].items()]
+
+
+def _measured(found: dict[str, Any], key: str | None = None) -> str:
+    """ "20 warm-up then N calls", N read from the first result's summary."""
+    first = next(iter(found.values()))
+    count = (first[key] if key else first)["n"]
+    return f"20 warm-up then {count} calls"
 
 
 def render(worker: dict[str, Any], found: dict[str, Any]) -> str:
@@ -166,18 +209,18 @@ def render(worker: dict[str, Any], found: dict[str, Any]) -> str:
         "",
         "How it is measured (bench/*.py):",
         "- Every server talks to the same simulated XO (`xo-mcp-sim` serving XO's real "
-        "0.39.0 OpenAPI spec, token auth). The simulator runs with TCP_NODELAY "
-        "(bench/nodelay.py); without it, each reused HTTP connection waits ~40 ms per request "
-        "for a delayed ACK and that stall would be most of every call, for both servers.",
+        "0.39.0 OpenAPI spec, token auth). Everything is measured as shipped: every xo-mcp "
+        "listener (simulator, `xo-mcp --listen`, the gateway's port) turns Nagle off "
+        "(xo_mcp/sockets.py), so no reused connection waits for a delayed ACK.",
         "- stdio figures use a raw JSON-RPC driver, not an SDK client, so that no client "
         "import or per-message cost is counted. Cold start: spawn → initialize, initialized "
         "and tools/list written at once → the tools/list answer; contenders interleaved.",
         "- Our code runs from a copy of xo_mcp/ first on PYTHONPATH: bytecode precompiled (as "
         'in the image) unless marked "from source" (PYTHONDONTWRITEBYTECODE=1, this '
         "machine's default: every start compiles xo_mcp).",
-        "- The gateway and the direct worker run twice: as shipped, and with TCP_NODELAY "
-        "forced on their accepted connections (bench/nodelay.py, a shim; xo_mcp unchanged), "
-        "to show what creating their sockets with IPPROTO_TCP would be worth.",
+        "- A fleet runs one gateway (in the launcher process, the only one speaking MCP) and "
+        "one sandboxed worker per instance, which answers the gateway over a private JSON-lines "
+        "unix socket (`xo-mcp --gateway-socket`) and never loads the MCP SDK.",
         "",
         "## Worker vs official server",
         "",
@@ -187,7 +230,8 @@ def render(worker: dict[str, Any], found: dict[str, Any]) -> str:
         "",
         *_cold_lines(worker),
         "",
-        "Warm `vms_query` (GetVms), 20 warm-up then 300 calls each, the two servers alternating:",
+        f"Warm `vms_query` (GetVms), {_measured(worker['warm_vms_query_ms'])} each, the two "
+        "servers alternating call by call:",
         "",
         *_warm_lines(worker),
         "",
@@ -195,16 +239,23 @@ def render(worker: dict[str, Any], found: dict[str, Any]) -> str:
         "",
         *_table(found["rows"]),
         "",
-        "Overhead: the same `vms_query` through the gateway's /mcp and from the same worker "
-        "served directly (`xo-mcp --listen 127.0.0.1:PORT`), same client and era, alternating "
-        'call by call; "ours" is the gateway path, "peer" the direct one. Clients:',
+        "Overhead: the same `vms_query` through the gateway's /mcp (client → gateway → "
+        "worker over its unix socket) and from the same worker code served directly as a "
+        "standalone MCP server (`xo-mcp --listen 127.0.0.1:PORT`: a fleet worker speaks no MCP, "
+        "so the standalone one is the direct path), same client and era, "
+        f"{_measured(found['overhead'], 'gateway_ms')} per path, alternating call by call; "
+        '"ours" is the gateway path, "peer" the direct one. Clients:',
         "",
         *_client_lines(found),
         "",
-        "Throughput (8 sessions, one asyncio task each, raw HTTP/1.1 client; 2 instances; "
-        "vms, hosts, pools, srs and networks queries in turn):",
+        "Throughput (8 sessions, one asyncio task each, raw HTTP/1.1 client, handshake era; "
+        "2 instances; vms, hosts, pools, srs and networks queries in turn):",
         "",
         *_throughput_lines(found),
+        "",
+        "### Where the launcher's CPU goes",
+        "",
+        *_profile_lines(found),
         "",
         "Memory and tool lists:",
         "",
@@ -245,10 +296,11 @@ def main() -> int:
     except NpmUnavailable as error:
         log(f"cannot fetch the official server and the real spec from npm: {error}")
         return 1
-    runs, calls, seconds = (3, 60, 5.0) if args.quick else (10, 300, 20.0)
+    runs, calls, seconds, profile = (3, 60, 5.0, 3.0) if args.quick else (10, 300, 20.0, 10.0)
     worker = worker_vs_official.run(peers, runs=runs, calls=calls)
     worker = _saved("worker_vs_official", {**worker, "loadavg_at_start": before})
-    found = _saved("gateway", gateway.run(peers, seconds=seconds, calls=calls))
+    found = gateway.run(peers, seconds=seconds, calls=calls, profile_seconds=profile)
+    found = _saved("gateway", found)
     RESULTS_MD.write_text(render(worker, found), encoding="utf-8")
     missed = [row["scenario"] for row in [*worker["rows"], *found["rows"]] if row["met"] is False]
     log(f"done in {time.monotonic() - started:.0f} s: {RESULTS_MD}, {RESULTS}/*.json")

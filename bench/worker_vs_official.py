@@ -43,7 +43,7 @@ from common import (
     pss_kb,
     rss_kb,
     scratch_dir,
-    start_fast_sim,
+    start_bench_sim,
     summary,
     write_json,
 )
@@ -106,22 +106,32 @@ def _rounded(values: list[float]) -> list[float]:
     return [round(value, 1) for value in values]
 
 
-# What the worker imports before it can answer on stdio, in one thread (the real start loads the
-# SDK in a thread while it contacts XO; two threads taking turns on the GIL would blur the blame).
-IMPORT_PROBE = """\
-import time
+# What each kind of worker imports before it can serve, exactly as a real start does, but in one
+# thread (a standalone start loads the SDK in a thread while it contacts XO; two threads taking
+# turns on the GIL would blur the blame). A fleet worker must not load the MCP SDK at all.
+IMPORT_PROBES = {
+    "standalone (stdio MCP)": (
+        "xo_mcp.worker.cli, xo_mcp.worker.boot, xo_mcp.worker.server, xo_mcp.worker.transport, "
+        "mcp.server.stdio"
+    ),
+    "fleet (--gateway-socket)": (
+        "xo_mcp.worker.cli, xo_mcp.sandbox, xo_mcp.worker.boot, xo_mcp.worker.fleet_protocol"
+    ),
+}
+PROBE = """\
+import sys, time
 started = time.perf_counter()
-from xo_mcp.worker import cli
-cli._skip_package_inits("mcp", "mcp.server")
-import xo_mcp.worker.boot, xo_mcp.worker.server, xo_mcp.worker.transport, mcp.server.stdio
-print(round((time.perf_counter() - started) * 1000, 1))
+import {modules}
+elapsed = round((time.perf_counter() - started) * 1000, 1)
+print(elapsed, int(any(name.split(".")[0] in ("mcp", "mcp_types") for name in sys.modules)))
 """
+IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (.*)$")
 
 
-def import_profile(contender: Contender, top: int = 10) -> dict[str, Any]:
-    """`-X importtime` of the worker's imports: wall time, and self time summed per package."""
+def import_profile(contender: Contender, modules: str, top: int = 10) -> dict[str, Any]:
+    """`-X importtime` of a worker's imports: wall time, and self time summed per package."""
     result = subprocess.run(
-        [PYTHON, "-X", "importtime", "-c", IMPORT_PROBE],
+        [PYTHON, "-X", "importtime", "-c", PROBE.format(modules=modules)],
         env=contender.env,
         cwd=contender.cwd,
         capture_output=True,
@@ -130,18 +140,20 @@ def import_profile(contender: Contender, top: int = 10) -> dict[str, Any]:
         check=True,
     )
     totals: dict[str, int] = {}
-    modules = 0
-    pattern = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (.*)$")
+    count = 0
     for line in result.stderr.splitlines():
-        match = pattern.match(line)
+        match = IMPORT_LINE.match(line)
         if match is not None:
-            modules += 1
+            count += 1
             package = match.group(3).strip().split(".")[0]
             totals[package] = totals.get(package, 0) + int(match.group(1))
     ranked = sorted(totals.items(), key=lambda item: -item[1])[:top]
+    wall_ms, sdk_loaded = result.stdout.split()
     return {
-        "wall_ms": float(result.stdout.strip()),
-        "modules": modules,
+        "imports": modules,
+        "wall_ms": float(wall_ms),
+        "modules": count,
+        "mcp_sdk_loaded": sdk_loaded == "1",
         "self_ms_by_package": {name: round(us / 1000, 1) for name, us in ranked},
     }
 
@@ -233,7 +245,7 @@ def rows(cold: dict[str, Any], warm: dict[str, Any]) -> list[Row]:
 
 def run(peers: NpmPeers, *, runs: int = 10, calls: int = 300) -> dict[str, Any]:
     started = time.monotonic()
-    sim = start_fast_sim("--spec", str(peers.real_spec))
+    sim = start_bench_sim(peers.real_spec)
     with scratch_dir("xo-bench-worker-") as scratch:
         try:
             every = contenders(
@@ -243,17 +255,19 @@ def run(peers: NpmPeers, *, runs: int = 10, calls: int = 300) -> dict[str, Any]:
             cold = cold_start(every, runs, scratch)
             log(f"worker vs official: {WARM_UP} + {calls} warm calls each")
             warm = warm_calls([every[0], every[2]], calls, scratch)
-            profile = import_profile(every[0])
+            profiles = {
+                kind: import_profile(every[0], modules) for kind, modules in IMPORT_PROBES.items()
+            }
         finally:
             sim.stop()
     return {
         "area": "worker_vs_official",
         "peer": OFFICIAL,
         "machine": machine(),
-        "simulator": "xo-mcp-sim --spec <@xen-orchestra/rest-api@0.39.0 swagger.json>, TCP_NODELAY",
+        "simulator": "xo-mcp-sim --spec <@xen-orchestra/rest-api@0.39.0 swagger.json>",
         "cold_start_ms": cold,
         "warm_vms_query_ms": warm,
-        "import_profile_precompiled": profile,
+        "import_profiles_precompiled": profiles,
         "rows": rows(cold, warm),
         "seconds": round(time.monotonic() - started, 1),
     }
