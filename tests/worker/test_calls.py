@@ -177,7 +177,8 @@ def test_render() -> None:
     assert render(response(text='{"a":[1,2]}')) == '{\n  "a": [\n    1,\n    2\n  ]\n}'
     assert render(response(text='{"name":"café"}')) == '{\n  "name": "café"\n}'
     assert render(response(text="| a |\n| --- |", content_type=MARKDOWN)) == "| a |\n| --- |"
-    assert render(response(text="{not json")) == "{not json"
+    with pytest.raises(XoRequestError, match="invalid JSON"):
+        render(response(text="{not json"))
     assert render(response(204, "")) == ""
     truncated = XoResponse(200, JSON, '{"a": [1, 2', {}, truncated=True)
     assert render(truncated).startswith('{"a": [1, 2\n\n[truncated: XO\'s answer was too long')
@@ -205,10 +206,11 @@ async def test_query_arguments() -> None:
         "limit": "2",
     }
     assert fake.calls[1][2] == {"markdown": "true", "limit": "2.5"}  # "" asks for no fields
-    await tool_runner.run("vms_query", {"operation": "GetVms", "limit": 10**400})
+    huge = await tool_runner.run("vms_query", {"operation": "GetVms", "limit": 10**400})
     await tool_runner.run("vms_query", {"operation": "GetVms", "limit": 3.0})
-    assert fake.calls[2][2]["limit"] == str(10**400)  # XO judges it; the worker does not crash
-    assert fake.calls[3][2]["limit"] == "3"
+    assert huge.is_error and "`limit` is out of range" in huge.text  # refused, never sent
+    assert len(fake.calls) == 3
+    assert fake.calls[2][2]["limit"] == "3"
 
 
 async def test_query_of_one_object() -> None:

@@ -12,7 +12,7 @@ from support.clients import ERAS, LEGACY
 from support.processes import Sim, clean_env, free_port, worker_env
 from worker.kit import call, own_sim, run_worker, worker
 
-from xo_mcp.worker.exits import EXIT_FAILURE, EXIT_MCP_DISABLED
+from xo_mcp.worker.exits import EXIT_MCP_DISABLED, EXIT_UNAVAILABLE
 
 pytestmark = pytest.mark.anyio
 
@@ -38,7 +38,7 @@ def test_kill_switch_flag_of_the_simulator() -> None:
 def test_unreachable_xo_names_the_url_and_the_cause() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     result = run_worker(clean_env(XO_URL=url, XO_TOKEN="t"))
-    assert result.returncode == EXIT_FAILURE
+    assert result.returncode == EXIT_UNAVAILABLE
     assert result.stderr.strip() == (
         f"xo-mcp: Unable to reach XO server at {url} to verify MCP status: connection refused"
     )
@@ -46,7 +46,7 @@ def test_unreachable_xo_names_the_url_and_the_cause() -> None:
 
 def test_wrong_token_at_start(sim: Sim) -> None:
     result = run_worker(clean_env(XO_URL=sim.url, XO_TOKEN="wrong"))
-    assert result.returncode == EXIT_FAILURE
+    assert result.returncode == EXIT_UNAVAILABLE
     assert (
         "Authentication failed: check XO_TOKEN — the token may have expired or been revoked."
         in result.stderr
@@ -58,7 +58,7 @@ def test_wrong_password_at_start() -> None:
     with own_sim("--username", "admin@example.com", "--password", "right") as basic:
         env = clean_env(XO_URL=basic.url, XO_USERNAME="admin@example.com", XO_PASSWORD="nope")
         result = run_worker(env)
-    assert result.returncode == EXIT_FAILURE
+    assert result.returncode == EXIT_UNAVAILABLE
     assert "Authentication failed: check XO_USERNAME and XO_PASSWORD." in result.stderr
     assert "nope" not in result.stderr
 
@@ -76,7 +76,7 @@ def test_invalid_spec(tmp_path: Path, content: str, message: str) -> None:
     spec.write_text(content, encoding="utf-8")
     with own_sim("--spec", str(spec)) as odd:
         result = run_worker(worker_env(odd))
-    assert result.returncode == EXIT_FAILURE
+    assert result.returncode == EXIT_UNAVAILABLE
     assert message in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -157,7 +157,10 @@ async def test_server_errors_and_malformed_answers(fresh_sim: Sim) -> None:
         vm_id = fresh_sim.rest("/vms", fields="id", limit="1")[0]["id"]
         fresh_sim.set_faults([{"route": "GET /vms/*", "malformed_rate": 1.0}])
         message, is_error = await call(client, "vms_query", {"operation": "GetVm", "id": vm_id})
-        assert not is_error and message.startswith("{")  # relayed as text, not a crash
+        assert is_error
+        assert message == (
+            "Failed to query vms: XO answered with invalid JSON (HTTP 200); the answer was not used"
+        )
         fresh_sim.set_faults([{"route": "GET /pools", "drop_rate": 1.0}])
         message, is_error = await call(client, "pools_query", {"operation": "GetPools"})
         assert is_error

@@ -14,7 +14,7 @@ import pytest
 from support.processes import Sim, free_port, worker_env
 from worker.kit import call, run_worker, worker
 
-from xo_mcp.worker.exits import EXIT_FAILURE
+from xo_mcp.worker.exits import EXIT_UNAVAILABLE
 
 pytestmark = pytest.mark.anyio
 
@@ -157,7 +157,7 @@ async def test_proxy_credentials_are_sent_and_never_shown(sim: Sim, proxy: Recor
 def test_a_dead_proxy_is_named_without_its_password(sim: Sim) -> None:
     dead = f"http://ops:pr0xy-pass@127.0.0.1:{free_port()}"
     result = run_worker(worker_env(sim, HTTP_PROXY=dead))
-    assert result.returncode == EXIT_FAILURE
+    assert result.returncode == EXIT_UNAVAILABLE
     assert f"through proxy {dead.replace('ops:pr0xy-pass@', '')}" in result.stderr
     assert "pr0xy-pass" not in result.stderr
 

@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 from support.processes import Sim, clean_env
 from worker.kit import call, run_worker, worker
 
-from xo_mcp.worker.exits import EXIT_FAILURE
+from xo_mcp.worker.exits import EXIT_UNAVAILABLE
 
 pytestmark = pytest.mark.anyio
 
@@ -159,7 +159,7 @@ def https_xo(sim: Sim, certificates: tuple[Path, Path, Path]) -> Iterator[str]:
 
 def test_unknown_ca_is_refused_with_a_hint(https_xo: str, sim: Sim) -> None:
     result = run_worker(clean_env(XO_URL=https_xo, XO_TOKEN=sim.token))
-    assert result.returncode == EXIT_FAILURE
+    assert result.returncode == EXIT_UNAVAILABLE
     assert f"Unable to reach XO server at {https_xo} to verify MCP status" in result.stderr
     assert "certificate" in result.stderr and "XO_CA_BUNDLE" in result.stderr
 
@@ -184,7 +184,7 @@ def test_the_bundle_does_not_excuse_a_wrong_host_name(
     result = run_worker(
         clean_env(XO_URL=by_name, XO_TOKEN=sim.token, XO_CA_BUNDLE=str(certificates[0]))
     )
-    assert result.returncode == EXIT_FAILURE
+    assert result.returncode == EXIT_UNAVAILABLE
     assert "certificate" in result.stderr.lower()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import threading
@@ -106,9 +107,13 @@ def test_unreadable_and_empty_secret_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.write_text("\n", encoding="utf-8")
     (problem,) = problems_of({"XO_URL": URL, "XO_TOKEN_FILE": str(tmp_path / "nope")})
-    assert problem.startswith("XO_TOKEN_FILE=") and "cannot read it" in problem
+    assert problem.startswith("XO_TOKEN_FILE=") and problem.endswith("nope: no such file")
     (problem,) = problems_of({"XO_URL": URL, "XO_TOKEN_FILE": str(empty)})
     assert "the file is empty" in problem
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # would block a plain open() until a writer came
+    (problem,) = problems_of({"XO_URL": URL, "XO_TOKEN_FILE": str(fifo)})
+    assert problem.endswith("fifo: not a regular file")
     env = {"XO_URL": URL, "XO_USERNAME": "u", "XO_PASSWORD_FILE": str(tmp_path / "nope")}
     (problem,) = problems_of(env)  # the unreadable file is the problem, not a missing password
     assert problem.startswith("XO_PASSWORD_FILE=")

@@ -28,9 +28,11 @@ from pydantic import (
 )
 
 from xo_mcp.fleet.toml_lines import KeyLines
+from xo_mcp.secretfile import SecretFileError, read_secret_file
 from xo_mcp.sockets import is_loopback
 
 DEFAULT_CONFIG_PATH = "/etc/xo-mcp/fleet.toml"
+CA_BUNDLE_MAX_BYTES = 16 * 1024 * 1024  # a whole system trust store fits
 DEFAULT_RUNTIME_DIR = "/tmp/xo-mcp"  # noqa: S108 (a tmpfs in the container, one dir per worker)
 OPERATION_ID = re.compile(r"[A-Za-z0-9_.-]+|(GET|POST|PUT|PATCH|DELETE) /\S*")
 
@@ -390,7 +392,10 @@ def _secret_problems(
     """Secrets must be readable now: finding out when a worker starts is too late."""
     problems: list[tuple[Loc, str]] = []
     for loc, file, variable in sources:
-        problem = _file_problem(file) if file is not None else _env_problem(variable or "", env)
+        if file is not None:
+            problem = _file_problem(file, CA_BUNDLE_MAX_BYTES if loc[-1] == "ca_bundle" else None)
+        else:
+            problem = _env_problem(variable or "", env)
         if problem is None and file is not None and sandboxed and loc[-1] != "ca_bundle":
             problem = _exposure_problem(file)
         if problem:
@@ -416,21 +421,13 @@ def _valid_parts(data: Any) -> tuple[dict[str, Instance], dict[int, Client], boo
     return instances, clients, data.get("sandbox") != "off"
 
 
-def _file_problem(file: Path) -> str | None:
+def _file_problem(file: Path, limit: int | None = None) -> str | None:
     if not file.is_absolute():
         return f"{file}: use an absolute path"
     try:
-        with file.open("rb") as handle:
-            if not handle.read(1):
-                return f"{file}: the file is empty"
-    except FileNotFoundError:
-        return f"{file}: no such file"
-    except IsADirectoryError:
-        return f"{file}: is a directory, not a file"
-    except PermissionError:
-        return f"{file}: not readable by uid {os.getuid()}"
-    except OSError as error:
-        return f"{file}: cannot read it ({error.strerror})"
+        read_secret_file(file, limit) if limit else read_secret_file(file)
+    except SecretFileError as error:
+        return str(error)
     return None
 
 
@@ -476,6 +473,8 @@ def parse_fleet(
     """
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise FleetError(path, [f"{path}: not valid TOML: nested too deeply"]) from None
     except tomllib.TOMLDecodeError as error:
         raise FleetError(path, [_toml_problem(path, error)]) from None
     lines = KeyLines(text)

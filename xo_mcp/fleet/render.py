@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xo_mcp.fleet.config import Fleet, Instance
-from xo_mcp.worker.exits import EXIT_MCP_DISABLED
+from xo_mcp.worker.exits import EXIT_MCP_DISABLED, EXIT_UNAVAILABLE
 
 PROXY_KEYS = ("http_proxy", "https_proxy", "no_proxy")
 CONTROL_USER = "launcher"
@@ -142,7 +142,7 @@ command={worker_command(fleet, name, layout, python)}
 environment={environment}
 autostart=true
 autorestart=unexpected
-exitcodes={EXIT_MCP_DISABLED}
+exitcodes={EXIT_MCP_DISABLED},{EXIT_UNAVAILABLE}
 startsecs=1
 startretries=2
 stopsignal=TERM

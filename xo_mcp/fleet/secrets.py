@@ -20,6 +20,7 @@ from pathlib import Path
 
 from xo_mcp.fleet.config import Fleet
 from xo_mcp.fleet.render import RuntimeLayout
+from xo_mcp.secretfile import read_secret_file
 
 PidOf = Callable[[str], Awaitable[int | None]]
 
@@ -69,7 +70,7 @@ def client_tokens(fleet: Fleet, values: dict[str, str]) -> dict[str, str]:
     tokens: dict[str, str] = {}
     for client in fleet.gateway.clients:
         if client.token_file is not None:
-            tokens[client.name] = client.token_file.read_text(encoding="utf-8").strip()
+            tokens[client.name] = read_secret_file(client.token_file)
         elif client.token_env is not None:
             tokens[client.name] = values.get(client.token_env, "")
     return tokens

@@ -19,7 +19,7 @@ from xo_mcp.fleet.config import Fleet
 from xo_mcp.fleet.instances import InstanceStatus, Registry, State
 from xo_mcp.fleet.render import RuntimeLayout
 from xo_mcp.fleet.supervisor import ProcessInfo, Supervisord, SupervisorError
-from xo_mcp.worker.exits import EXIT_MCP_DISABLED
+from xo_mcp.worker.exits import EXIT_MCP_DISABLED, EXIT_UNAVAILABLE
 from xo_mcp.worker.proxy import ProxySettings
 from xo_mcp.worker.xo_client import MCP_DISABLED, ssl_context
 
@@ -90,7 +90,11 @@ class Supervision:
             self.registry.set_state(name, State.DISABLED, MCP_DISABLED)
         if status.state is State.DISABLED:
             await self._while_disabled(name, info)
-        elif info.state == "FATAL":
+        elif info.state == "FATAL" or (
+            # A start-up failure after startsecs is an expected exit to supervisord (no
+            # immediate restart): it is ours to retry, with the growing delay.
+            info.state == "EXITED" and info.exit_status == EXIT_UNAVAILABLE
+        ):
             self.registry.set_state(name, State.FAILED, self._last_error(name) or info.spawn_error)
             await self._maybe_retry(name)
         elif info.state in ("BACKOFF", "EXITED"):

@@ -140,14 +140,15 @@ class WorkerLink:
             if self._reset.is_set():
                 self._went_down()
                 return
-            if self.registry[self.name].state not in (State.STARTING, State.FAILED):
+            if self.registry[self.name].state is State.READY:
                 continue
             try:
                 await self._describe()
             except (OSError, ValueError, TimeoutError):
                 self._went_down()
                 return
-            self.registry.set_state(self.name, State.READY)
+            if self.registry[self.name].state is not State.DISABLED:
+                self.registry.set_state(self.name, State.READY)
 
     async def _wait_until_connected(self) -> None:
         """A worker still starting gets a short grace; a down one none."""
@@ -157,11 +158,13 @@ class WorkerLink:
             if loop.time() >= deadline:
                 break
             await asyncio.sleep(0.05)
-        if self.connected:
-            return
+        if not self.connected:
+            raise WorkerDown(self._unavailable())
+
+    def _unavailable(self) -> str:
         status = self.registry[self.name]
         detail = f": {status.last_error}" if status.last_error else ""
-        raise WorkerDown(f"instance {self.name!r} is not available ({status.state}{detail})")
+        return f"instance {self.name!r} is not available ({status.state}{detail})"
 
     async def call_tool(
         self,
@@ -170,19 +173,37 @@ class WorkerLink:
         principal: str,
         progress: ProgressFn | None,
     ) -> types.CallToolResult:
-        await self._wait_until_connected()
         request = {"op": "call", "name": name, "arguments": arguments, "principal": principal}
+        for attempt in range(2):
+            await self._wait_until_connected()
+            exchange = _Exchange(self.socket_path)
+            try:
+                await exchange.__aenter__()
+            except OSError:
+                # Nobody answers at all: the worker is gone (not interrupted mid-call), so
+                # the call waits for its return like any call to a starting instance.
+                self._went_down()
+                self.reset()
+                if attempt:
+                    raise WorkerDown(self._unavailable()) from None
+                continue
+            async with exchange:
+                return await self._exchange(exchange, request, progress)
+        raise AssertionError("unreachable")
+
+    async def _exchange(
+        self, exchange: _Exchange, request: dict[str, Any], progress: ProgressFn | None
+    ) -> types.CallToolResult:
         try:
-            async with _Exchange(self.socket_path) as exchange:
-                await exchange.send(request)
-                while True:
-                    message = await exchange.receive()
-                    if "result" in message:
-                        return _tool_result(message["result"])
-                    if progress is not None and "progress" in message:
-                        await progress(
-                            message["progress"], message.get("total"), message.get("message")
-                        )
+            await exchange.send(request)
+            while True:
+                message = await exchange.receive()
+                if "result" in message:
+                    return _tool_result(message["result"])
+                if progress is not None and "progress" in message:
+                    await progress(
+                        message["progress"], message.get("total"), message.get("message")
+                    )
         except (OSError, ValueError):
             self.reset()
             raise WorkerDown(

@@ -21,7 +21,12 @@ def _type_ok(value: Any, expected: str) -> bool:
     return isinstance(value, _TYPES.get(expected, (object,)))
 
 
+MAX_INTEGER = 2**53  # beyond, JSON numbers lose precision (and Python's str() may refuse)
+
+
 def _shown(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
+        return "a number too large to show"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -33,6 +38,8 @@ def _property_problem(name: str, value: Any, schema: dict[str, Any]) -> str | No
     if "enum" in schema and value not in schema["enum"]:
         choices = ", ".join(map(str, schema["enum"]))
         return f"`{name}` must be one of: {choices} (got {_shown(value)})"
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
+        return f"`{name}` is out of range (at most {MAX_INTEGER} in absolute value)"
     if isinstance(value, str) and len(value) > MAX_STRING:
         return f"`{name}` is too long ({len(value)} characters, at most {MAX_STRING})"
     return None

@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 
 from xo_mcp.worker.calls import ToolRunner
-from xo_mcp.worker.exits import EXIT_FAILURE, EXIT_MCP_DISABLED
+from xo_mcp.worker.exits import EXIT_MCP_DISABLED, EXIT_UNAVAILABLE
 from xo_mcp.worker.openapi import ApiCatalog, SpecError, parse_spec
 from xo_mcp.worker.settings import WorkerSettings
 from xo_mcp.worker.tools import ToolSpec, build_tools
@@ -14,7 +14,7 @@ from xo_mcp.worker.xo_client import XoClient, XoRequestError
 
 
 class BootError(Exception):
-    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
+    def __init__(self, message: str, exit_code: int = EXIT_UNAVAILABLE) -> None:
         super().__init__(message)
         self.exit_code = exit_code
 
@@ -45,7 +45,7 @@ async def boot(settings: WorkerSettings) -> Booted:
         catalog = parse_spec(spec, actions=settings.enable_actions, deny=settings.deny)
     except XoRequestError as error:
         await client.aclose()
-        code = EXIT_MCP_DISABLED if error.mcp_disabled else EXIT_FAILURE
+        code = EXIT_MCP_DISABLED if error.mcp_disabled else EXIT_UNAVAILABLE
         raise BootError(str(error), code) from None
     except SpecError as error:
         await client.aclose()

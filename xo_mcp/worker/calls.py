@@ -55,7 +55,10 @@ def render(response: XoResponse) -> str:
         try:
             return json.dumps(response.json(), indent=2, ensure_ascii=False)
         except ValueError:
-            return response.text
+            # Half a document is not data: the model must not take it for an answer.
+            raise XoRequestError(
+                f"XO answered with invalid JSON (HTTP {response.status}); the answer was not used"
+            ) from None
     return response.text
 
 
@@ -128,8 +131,11 @@ class ToolRunner:
         self.settings = client.settings
         self.catalog = catalog
         self.tools = {tool.name: tool for tool in tools}
-        self.confirms = confirms or ConfirmStore(instance=self.settings.instance)
-        self.audit = audit or AuditLog(self.settings.instance)
+        # `is None`, not `or`: an empty store is falsy (it has a length) yet must be kept.
+        self.confirms = (
+            ConfirmStore(instance=self.settings.instance) if confirms is None else confirms
+        )
+        self.audit = AuditLog(self.settings.instance) if audit is None else audit
 
     async def run(
         self,

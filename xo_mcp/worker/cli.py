@@ -24,8 +24,9 @@ from xo_mcp.worker.settings import ENV_HELP, ConfigError, WorkerSettings, load_s
 
 EXIT_HELP = """\
 exit codes:
-  0  stopped normally       1  XO unreachable, invalid spec or other failure
+  0  stopped normally       1  unexpected failure while serving
   2  configuration error    3  MCP disabled by XO's administrator (do not restart)
+  4  could not start: XO unreachable or its spec invalid (retry later)
 """
 LAST_ERROR_FILE = "last-error"
 

@@ -8,6 +8,7 @@ not `allow` (or `confirm` with actions enabled). A missing exposure means deny.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -181,9 +182,19 @@ def _segment(path: str) -> str:
     return path.lstrip("/").split("/")[0]
 
 
+MAX_PREFIX = 100  # tool names stay within MCP's 128 characters with `_action`
+
+
 def tool_prefix(segment: str) -> str:
-    """`vm-templates` → `vm_templates`; anything a tool name may not hold becomes `_` too."""
-    return _NAME_UNSAFE.sub("_", segment.replace("-", "_"))
+    """`vm-templates` → `vm_templates`; anything a tool name may not hold becomes `_` too.
+
+    An absurdly long segment is cut, with a short digest of the whole to keep names unique.
+    """
+    prefix = _NAME_UNSAFE.sub("_", segment.replace("-", "_"))
+    if len(prefix) <= MAX_PREFIX:
+        return prefix
+    digest = hashlib.sha256(segment.encode()).hexdigest()[:8]
+    return f"{prefix[: MAX_PREFIX - 9]}_{digest}"
 
 
 def parse_spec(spec: Any, *, actions: bool = False, deny: Iterable[str] = ()) -> ApiCatalog:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from xo_mcp.secretfile import SecretFileError, read_secret_file
 from xo_mcp.worker.proxy import ProxySettings
 
 DEFAULT_DOCS_URL = "https://docs.xen-orchestra.com"
@@ -113,14 +114,10 @@ def _read_secret(env: Mapping[str, str], name: str, problems: list[str]) -> str 
     if path is None:
         return value
     try:
-        text = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as error:
-        problems.append(f"{name}_FILE={path}: cannot read it ({error.strerror})")
+        return read_secret_file(path)
+    except SecretFileError as error:
+        problems.append(f"{name}_FILE={error}")
         return None
-    if not text:
-        problems.append(f"{name}_FILE={path}: the file is empty")
-        return None
-    return text
 
 
 def _xo_url(env: Mapping[str, str], problems: list[str]) -> str:
