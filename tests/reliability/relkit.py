@@ -7,6 +7,7 @@ appended to it as JSON lines: that file is what the table in docs/reliability.md
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import time
@@ -147,3 +148,34 @@ async def keep_calling(
             stop.set()
             # The current calls finish; one that hangs must not hang the test.
             group.cancel_scope.deadline = anyio.current_time() + 60
+
+
+# --- raw HTTP ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Raw:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+def raw_request(
+    url: str,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> Raw:
+    """One HTTP request sent as written: no path normalisation, no header clean-up."""
+    parts = httpx2.URL(url)
+    connection = http.client.HTTPConnection(parts.host, parts.port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        payload = response.read().decode("utf-8", errors="replace")
+        found = {key.lower(): value for key, value in response.getheaders()}
+        return Raw(response.status, found, payload)
+    finally:
+        connection.close()

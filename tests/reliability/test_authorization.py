@@ -1,0 +1,300 @@
+"""Who may reach what on the HTTP port, as one table; confirmation tokens that cannot be
+replayed, outlive their five minutes, or be used by another client or at another instance.
+
+tests/gateway/test_http_port.py and test_confirmations.py check one case of each; this file is
+the whole matrix (`scoped` in conftest.py: admin, stager = staging only, reader = read-only).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import mcp_types as types
+import pytest
+from reliability.conftest import ADMIN, READER, STAGER, Scoped
+from reliability.relkit import raw_request
+from support.clients import http_client, text
+
+from xo_mcp.worker.audit import AuditLog
+from xo_mcp.worker.calls import ToolRunner
+from xo_mcp.worker.confirm import TTL_S, ConfirmStore
+from xo_mcp.worker.openapi import parse_spec
+from xo_mcp.worker.settings import Credentials, WorkerSettings
+from xo_mcp.worker.tools import build_tools
+from xo_mcp.worker.xo_client import XoResponse
+
+pytestmark = pytest.mark.anyio
+CONFIRM = re.compile(r'confirm_token: "([^"]+)"')
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "matrix", "version": "0"},
+    },
+}
+
+# --- the HTTP door: (Authorization header, path, status) ----------------------------------
+
+DOOR = [
+    (None, "/mcp", 401),
+    ("Bearer wrong-token", "/mcp", 401),
+    (f"Bearer {ADMIN[:-1]}", "/mcp", 401),
+    (f"Bearer {ADMIN}x", "/mcp", 401),
+    (f"Basic {ADMIN}", "/mcp", 401),
+    (ADMIN, "/mcp", 401),
+    ("Bearer ", "/mcp", 401),
+    (f"Bearer\t{ADMIN}", "/mcp", 401),
+    (f"Bearer {ADMIN}", "/mcp", 200),
+    (f"bearer {ADMIN}", "/mcp", 200),
+    (f"Bearer {STAGER}", "/mcp", 200),
+    (f"Bearer {READER}", "/mcp", 200),
+    (None, "/instances/staging/mcp", 401),
+    ("Bearer wrong-token", "/instances/production/mcp", 401),
+    (f"Bearer {STAGER}", "/instances/production/mcp", 404),
+    (f"Bearer {STAGER}", "/instances/staging/mcp", 200),
+    (f"Bearer {STAGER}", "/instances/staging/../production/mcp", 404),
+    (f"Bearer {STAGER}", "/instances/staging/../../mcp", 404),
+    (f"Bearer {STAGER}", "//instances/production/mcp", 404),
+    (f"Bearer {STAGER}", "/instances/%70roduction/mcp", 404),
+    (f"Bearer {READER}", "/instances/production/mcp", 200),
+    (f"Bearer {ADMIN}", "/instances/production/mcp", 200),
+    (f"Bearer {ADMIN}", "/instances/nowhere/mcp", 404),
+    # Probes carry no data beyond instance names and states: open, as probes must be.
+    (None, "/healthz", 200),
+    (None, "/metrics", 200),
+]
+
+
+@pytest.mark.parametrize(("authorization", "path", "status"), DOOR)
+def test_the_door(scoped: Scoped, authorization: str | None, path: str, status: int) -> None:
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    body = json.dumps(INITIALIZE).encode()
+    response = raw_request(scoped.url, "POST", path, headers=headers, body=body)
+    assert response.status == status, response.body
+    if status == 401:
+        assert response.headers["www-authenticate"] == "Bearer"
+    assert "Traceback" not in response.body
+
+
+# --- what each client sees and may do ------------------------------------------------------
+
+
+def _instances_offered(tools: types.ListToolsResult) -> set[str]:
+    offered: set[str] = set()
+    for tool in tools.tools:
+        prop = tool.input_schema.get("properties", {}).get("instance", {})
+        offered.update(prop.get("enum", []))
+    return offered
+
+
+async def test_a_staging_client_neither_sees_nor_calls_production(scoped: Scoped) -> None:
+    async with http_client(f"{scoped.url}/mcp", token=STAGER) as client:
+        tools = await client.list_tools()
+        status = await client.call_tool("fleet_status", {})
+        query = await client.call_tool(
+            "vms_query", {"instance": "production", "operation": "GetVms"}
+        )
+        action = await client.call_tool(
+            "vms_action", {"instance": "production", "operation": "StartVm", "id": "x"}
+        )
+        summary = await client.call_tool("get_infrastructure_summary", {})
+        check = await client.call_tool("check_connection", {})
+        own = await client.call_tool("vms_query", {"instance": "staging", "operation": "GetVms"})
+    assert _instances_offered(tools) == {"staging"}
+    assert [row["instance"] for row in status.structured_content["instances"]] == ["staging"]
+    for refused in (query, action):
+        assert refused.is_error and "Unknown instance 'production'" in text(refused)
+        assert "production" not in text(refused).split(":", 1)[1]  # the valid list omits it
+    for fleet_wide in (summary, check):
+        assert "# Instance staging" in text(fleet_wide)
+        assert "production" not in text(fleet_wide)
+    assert not own.is_error
+
+
+async def test_a_staging_client_gets_nothing_from_the_production_surface(scoped: Scoped) -> None:
+    # The port refuses the path (test_the_door); the surface itself also refuses, should a
+    # request ever reach it.
+    async with http_client(f"{scoped.url}/instances/staging/mcp", token=STAGER) as client:
+        assert any(tool.name == "vms_action" for tool in (await client.list_tools()).tools)
+
+
+@pytest.mark.parametrize("path", ["/mcp", "/instances/production/mcp", "/instances/staging/mcp"])
+async def test_a_read_only_client_cannot_act(scoped: Scoped, path: str) -> None:
+    vm = scoped.staging.rest("/vms", fields="id", limit="1")[0]["id"]
+    arguments: dict[str, Any] = {"operation": "PutVmTag", "id": vm, "tag": "reader-was-here"}
+    if path == "/mcp":
+        arguments["instance"] = "staging"
+    async with http_client(f"{scoped.url}{path}", token=READER) as client:
+        names = [tool.name for tool in (await client.list_tools()).tools]
+        refused = await client.call_tool("vms_action", arguments)
+        forged = await client.call_tool("vms_action", {**arguments, "confirm_token": "staging.x"})
+    assert "vms_query" in names and not [name for name in names if name.endswith("_action")]
+    for result in (refused, forged):
+        assert result.is_error and text(result) == "Unknown tool: vms_action"
+    assert "reader-was-here" not in scoped.staging.rest(f"/vms/{vm}", fields="tags")["tags"]
+
+
+# --- confirmation tokens --------------------------------------------------------------------
+
+
+def _tag(scoped: Scoped, tag: str) -> tuple[str, dict[str, Any]]:
+    vm = str(scoped.staging.rest("/vms", fields="id", limit="1")[0]["id"])
+    return vm, {"instance": "staging", "operation": "PutVmTag", "id": vm, "tag": tag}
+
+
+def _tags(scoped: Scoped, vm: str) -> list[str]:
+    return list(scoped.staging.rest(f"/vms/{vm}", fields="tags")["tags"])
+
+
+async def _token(client: Any, arguments: dict[str, Any]) -> str:
+    preview = await client.call_tool("vms_action", arguments)
+    found = CONFIRM.search(text(preview))
+    assert found is not None, text(preview)
+    return found.group(1)
+
+
+async def test_a_token_works_once(scoped: Scoped) -> None:
+    vm, arguments = _tag(scoped, "once")
+    async with http_client(f"{scoped.url}/mcp", token=ADMIN) as client:
+        token = await _token(client, arguments)
+        done = await client.call_tool("vms_action", {**arguments, "confirm_token": token})
+        replay = await client.call_tool("vms_action", {**arguments, "confirm_token": token})
+    assert not done.is_error, text(done)
+    assert "once" in _tags(scoped, vm)
+    assert replay.is_error and "Invalid or expired confirmation token" in text(replay)
+
+
+async def test_a_token_is_useless_to_another_client(scoped: Scoped) -> None:
+    vm, arguments = _tag(scoped, "stolen")
+    async with (
+        http_client(f"{scoped.url}/mcp", token=ADMIN) as admin,
+        http_client(f"{scoped.url}/mcp", token=STAGER) as stager,
+    ):
+        token = await _token(admin, arguments)
+        stolen = await stager.call_tool("vms_action", {**arguments, "confirm_token": token})
+        after = await admin.call_tool("vms_action", {**arguments, "confirm_token": token})
+    assert stolen.is_error and "issued to another client" in text(stolen)
+    assert after.is_error  # revoked by the attempt: a leaked token is worth nothing
+    assert "stolen" not in _tags(scoped, vm)
+
+
+@pytest.mark.parametrize("route", ["aggregated", "per-instance"])
+async def test_a_token_is_useless_at_another_instance(scoped: Scoped, route: str) -> None:
+    vm, arguments = _tag(scoped, f"elsewhere-{route}")
+    elsewhere = {**arguments, "instance": "production"}
+    async with http_client(f"{scoped.url}/mcp", token=ADMIN) as client:
+        token = await _token(client, arguments)
+        if route == "aggregated":
+            wrong = await client.call_tool("vms_action", {**elsewhere, "confirm_token": token})
+        else:
+            url = f"{scoped.url}/instances/production/mcp"
+            async with http_client(url, token=ADMIN) as production:
+                del elsewhere["instance"]
+                wrong = await production.call_tool(
+                    "vms_action", {**elsewhere, "confirm_token": token}
+                )
+        right = await client.call_tool("vms_action", {**arguments, "confirm_token": token})
+    assert wrong.is_error
+    assert "'staging'" in text(wrong) and "'production'" in text(wrong), text(wrong)
+    assert not right.is_error  # the refusal elsewhere did not spend it
+    assert f"elsewhere-{route}" in _tags(scoped, vm)
+
+
+@pytest.mark.parametrize("forged", ["", "staging.", "staging.AAAAAAAAAAAAAAAAAAAAAAAA", "x" * 5000])
+async def test_forged_tokens_run_nothing(scoped: Scoped, forged: str) -> None:
+    vm, arguments = _tag(scoped, "forged")
+    async with http_client(f"{scoped.url}/mcp", token=ADMIN) as client:
+        result = await client.call_tool("vms_action", {**arguments, "confirm_token": forged})
+    # An empty token asks for a confirmation; any other is refused.
+    assert result.is_error or "Confirmation Required" in text(result)
+    assert "forged" not in _tags(scoped, vm)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Xo:
+    """Enough of XoClient for an action: a 204 for anything."""
+
+    settings = WorkerSettings(xo_url="http://xo.invalid", credentials=Credentials(token="t"))
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def request(self, method: str, path: str, **_: Any) -> XoResponse:
+        self.sent.append(f"{method} {path}")
+        return XoResponse(204, "", "", {})
+
+
+class _Sink:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+SPEC = {
+    "paths": {
+        "/vms/{id}/tags/{tag}": {"put": {"operationId": "PutVmTag", "x-mcp-exposure": "confirm"}}
+    }
+}
+
+
+def _runner(xo: _Xo, **options: Any) -> ToolRunner:
+    catalog = parse_spec(SPEC, actions=True)
+    return ToolRunner(
+        xo,  # type: ignore[arg-type]
+        catalog,
+        build_tools(catalog),
+        audit=AuditLog("staging", stream=_Sink()),  # type: ignore[arg-type]
+        **options,
+    )
+
+
+def test_the_runner_keeps_the_store_it_is_given() -> None:
+    store = ConfirmStore(instance="staging", clock=Clock())
+    assert _runner(_Xo(), confirms=store).confirms is store
+
+
+@pytest.mark.parametrize(("waited", "runs"), [(TTL_S - 1, True), (TTL_S + 1, False)])
+async def test_a_token_expires_after_five_minutes(waited: float, runs: bool) -> None:
+    """The worker's own runner with an injected clock (the store's expiry alone is
+    tests/worker/test_confirm.py::test_expiry)."""
+    spec = {
+        "paths": {
+            "/vms/{id}/tags/{tag}": {
+                "put": {"operationId": "PutVmTag", "x-mcp-exposure": "confirm"}
+            }
+        }
+    }
+    parse_spec(spec, actions=True)
+    clock, xo = Clock(), _Xo()
+    runner = _runner(xo)
+    # Set after construction: ToolRunner(confirms=...) drops an empty store (see below).
+    runner.confirms = ConfirmStore(instance="staging", clock=clock)
+    arguments = {"operation": "PutVmTag", "id": "vm", "tag": "t"}
+    preview = await runner.run("vms_action", arguments, principal="admin")
+    assert preview.confirmation is not None
+    clock.now += waited
+    result = await runner.run(
+        "vms_action",
+        {**arguments, "confirm_token": preview.confirmation["token"]},
+        principal="admin",
+    )
+    assert (xo.sent == ["PUT /vms/vm/tags/t"]) is runs
+    assert result.is_error is not runs
+    if not runs:
+        assert "Invalid or expired confirmation token" in result.text

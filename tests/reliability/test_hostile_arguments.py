@@ -1,0 +1,233 @@
+"""Tool arguments from a hostile (or confused) model, property-based: `ToolRunner.run` answers
+every one with an outcome (an error where the arguments are wrong), never an exception; an
+id can only ever fill its own path segment (no traversal to another XO route); an action never
+runs without its confirmation.
+
+The tools are those of the simulator's spec (every domain, actions enabled). XO is a fake that
+records requests; the last test sends traversal ids to a real simulator through a real client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support.processes import Sim
+
+from xo_mcp.sim.state import SimConfig, SimState
+from xo_mcp.worker.audit import AuditLog
+from xo_mcp.worker.calls import Outcome, ToolRunner
+from xo_mcp.worker.openapi import Operation, parse_spec
+from xo_mcp.worker.settings import Credentials, WorkerSettings
+from xo_mcp.worker.tools import build_tools
+from xo_mcp.worker.xo_client import XoClient, XoResponse
+
+SETTINGS = settings(
+    max_examples=400,
+    deadline=5000,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+WORKER = WorkerSettings(
+    xo_url="http://xo.invalid",
+    credentials=Credentials(token="t"),
+    max_response_chars=5000,
+    docs_url="http://127.0.0.1:9",  # search_documentation stays on loopback (and fails)
+)
+SPEC = json.loads(SimState(SimConfig()).spec_bytes())
+CATALOG = parse_spec(SPEC, actions=True)
+TOOLS = build_tools(CATALOG)
+OPERATIONS: dict[str, Operation] = {
+    op.name: op for tool in TOOLS for op in tool.operations.values()
+}
+TRAVERSALS = [
+    "..",
+    ".",
+    "../..",
+    "../../pools",
+    "%2e%2e",
+    "%2E%2E%2Fpools",
+    "a/../b",
+    "..\\..\\",
+    "..;/pools",
+    "?fields=*",
+    "#x",
+    "\x00",
+    " ",
+    "/",
+    "//",
+    "é/ü",
+]
+
+
+@dataclass
+class RecordingXo:
+    """Stands in for XoClient: records every request, answers 200 with a small table."""
+
+    settings: WorkerSettings = WORKER
+    requests: list[tuple[str, str, dict[str, str] | None, Any]] = field(default_factory=list)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> XoResponse:
+        self.requests.append((method, path, query, body))
+        return XoResponse(200, "text/markdown", "| a |\n| - |\n| 1 |", {})
+
+
+def _runner() -> tuple[ToolRunner, RecordingXo]:
+    fake = RecordingXo()
+    runner = ToolRunner(fake, CATALOG, TOOLS, audit=AuditLog("x", stream=_Sink()))  # type: ignore[arg-type]
+    return runner, fake
+
+
+class _Sink:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def run(runner: ToolRunner, name: str, arguments: Any) -> Outcome:
+    return asyncio.run(runner.run(name, arguments, principal="model"))
+
+
+def assert_confined(operation: Operation, sent: str, arguments: dict[str, Any]) -> None:
+    """The request path has the template's shape; each value sits, intact, in its segment."""
+    template = operation.path.split("/")
+    segments = sent.split("/")
+    assert len(segments) == len(template), (operation.path, sent)
+    for pattern, segment in zip(template, segments, strict=True):
+        if pattern.startswith("{") and pattern.endswith("}"):
+            assert segment not in (".", "..")
+            assert unquote(segment) == str(arguments[pattern[1:-1]])
+        else:
+            assert segment == pattern
+
+
+# --- strategies ----------------------------------------------------------------------------
+
+LEAF = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**300), max_value=10**300),
+    st.floats(),
+    st.text(max_size=30),
+    st.sampled_from(TRAVERSALS),
+    st.just("x" * 100_001),
+)
+VALUE = st.recursive(
+    LEAF,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+NAMES = st.sampled_from([tool.name for tool in TOOLS]) | st.text(max_size=20)
+ARGUMENT_KEYS = st.sampled_from(
+    ["operation", "id", "filter", "fields", "limit", "body", "confirm_token", "wait", "tag", "x"]
+)
+
+
+@st.composite
+def calls(draw: st.DrawFn) -> tuple[str, Any]:
+    name = draw(NAMES)
+    tool = next((tool for tool in TOOLS if tool.name == name), None)
+    arguments: dict[str, Any] = draw(st.dictionaries(ARGUMENT_KEYS, VALUE, max_size=6))
+    if tool is not None and tool.operations and draw(st.booleans()):
+        # Mostly well-formed, so the calls get past validation and reach the fake XO.
+        arguments["operation"] = draw(st.sampled_from(sorted(tool.operations)))
+        for key in ("id", "tag"):
+            if draw(st.booleans()):
+                arguments[key] = draw(st.sampled_from(TRAVERSALS) | st.text(max_size=20))
+    shape = draw(st.sampled_from(["dict", "dict", "dict", "none", "junk"]))
+    if shape == "none":
+        return name, None
+    if shape == "junk":
+        return name, draw(VALUE)
+    return name, arguments
+
+
+@SETTINGS
+@given(calls())
+def test_any_arguments_get_an_outcome_never_an_exception(call: tuple[str, Any]) -> None:
+    name, arguments = call
+    runner, fake = _runner()
+    outcome = run(runner, name, arguments)
+    assert isinstance(outcome, Outcome) and isinstance(outcome.text, str)
+    assert len(outcome.text) <= WORKER.max_response_chars + 200
+    tool = next((tool for tool in TOOLS if tool.name == name), None)
+    if tool is None:
+        assert outcome.is_error and fake.requests == []
+    elif tool.kind == "utility":  # fixed paths of their own (/pools, /hosts, /vms)
+        assert all(path in ("/pools", "/hosts", "/vms") for _, path, _, _ in fake.requests)
+    elif tool.kind == "action":
+        assert fake.requests == [], "an action ran without a confirmation"
+    else:
+        for _, path, _, _ in fake.requests:
+            assert_confined(OPERATIONS[arguments["operation"]], path, arguments)
+
+
+@SETTINGS
+@given(st.sampled_from(TRAVERSALS) | st.text(min_size=1, max_size=40), st.text(max_size=40))
+def test_ids_only_ever_fill_their_own_segment(value: str, token: str) -> None:
+    runner, fake = _runner()
+    arguments = {"operation": "GetVm", "id": value}
+    outcome = run(runner, "vms_query", arguments)
+    assert not outcome.is_error, outcome.text
+    [(method, path, _, _)] = fake.requests
+    assert method == "GET"
+    assert_confined(OPERATIONS["GetVm"], path, arguments)
+    # Two placeholders, a made-up confirmation token: refused, nothing sent.
+    action = {"operation": "PutVmTag", "id": value, "tag": value, "confirm_token": token or "t"}
+    refused = run(runner, "vms_action", action)
+    assert refused.is_error and len(fake.requests) == 1
+
+
+def test_a_confirmed_action_with_traversal_values_stays_in_its_path() -> None:
+    runner, fake = _runner()
+    arguments = {"operation": "PutVmTag", "id": "../../users", "tag": "../.."}
+    preview = run(runner, "vms_action", arguments)
+    assert preview.confirmation is not None and fake.requests == []
+    done = run(runner, "vms_action", {**arguments, "confirm_token": preview.confirmation["token"]})
+    assert not done.is_error, done.text
+    [(method, path, _, _)] = fake.requests
+    assert method == "PUT"
+    assert_confined(OPERATIONS["PutVmTag"], path, arguments)
+
+
+@pytest.mark.parametrize("key", ["limit", "operation"])
+def test_huge_integers_are_error_results(key: str) -> None:
+    runner, fake = _runner()
+    outcome = run(runner, "vms_query", {"operation": "GetVms", key: 10**5000})
+    assert isinstance(outcome, Outcome) and outcome.is_error, outcome.text
+    assert f"`{key}`" in outcome.text and fake.requests == []
+
+
+@pytest.mark.parametrize("value", TRAVERSALS)
+def test_traversal_ids_reach_no_other_route_of_a_real_xo(sim: Sim, value: str) -> None:
+    settings = WorkerSettings(xo_url=sim.url, credentials=Credentials(token=sim.token))
+
+    async def call() -> Outcome:
+        client = XoClient(settings)
+        try:
+            runner = ToolRunner(client, CATALOG, TOOLS, audit=AuditLog("x", stream=_Sink()))  # type: ignore[arg-type]
+            return await runner.run("vms_query", {"operation": "GetVm", "id": value})
+        finally:
+            await client.aclose()
+
+    outcome = asyncio.run(call())
+    # Whatever the value, XO is asked for one VM: it has none of that name.
+    assert outcome.is_error, outcome.text
+    assert "XO API error (404 Not Found)" in outcome.text, outcome.text
