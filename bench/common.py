@@ -7,8 +7,10 @@ per-message overhead would otherwise be counted against the server under test.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import platform
@@ -16,9 +18,8 @@ import select
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,22 +29,39 @@ BENCH = REPO / "bench"
 RESULTS = BENCH / "results"
 sys.path.insert(0, str(REPO / "tests"))
 
+from support import rpc  # noqa: E402
 from support.npm import OFFICIAL, NpmPeers, npm_peers  # noqa: E402
-from support.processes import PYTHON, Sim, clean_env, free_port, start_sim  # noqa: E402
+from support.pids import PROC, cmdline, descendants, kib, stat_fields  # noqa: E402
+from support.processes import (  # noqa: E402
+    PYTHON,
+    Sim,
+    clean_env,
+    free_port,
+    scratch_dir,
+    start_sim,
+    stop_process,
+)
+from support.rpc import INITIALIZED, request  # noqa: E402
+from support.rpc import tool_call as call  # noqa: E402
 
 __all__ = [
+    "INITIALIZED",
     "OFFICIAL",
     "PYTHON",
     "NpmPeers",
     "Sim",
+    "call",
     "clean_env",
+    "descendants",
     "free_port",
     "npm_peers",
+    "request",
     "start_sim",
+    "stop_process",
 ]
 
-LEGACY_VERSION = "2025-11-25"
-CLIENT_INFO = {"name": "xo-mcp-bench", "version": "1"}
+LEGACY_VERSION = rpc.PROTOCOL_VERSION
+CLIENT = "xo-mcp-bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -69,18 +87,11 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _meminfo_kb(key: str) -> int:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    return 0
-
-
 def machine() -> dict[str, Any]:
     return {
         "nproc": int(_first_line(["nproc"])),
         "cpu_model": _cpu_model(),
-        "ram_gib": round(_meminfo_kb("MemTotal") / 1024 / 1024, 1),
+        "ram_gib": round((kib(PROC / "meminfo", "MemTotal") or 0) / 1024 / 1024, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
         "node": _first_line(["node", "--version"]),
@@ -91,33 +102,19 @@ def machine() -> dict[str, Any]:
 # --- processes ------------------------------------------------------------------------------
 
 
-def _status_kb(pid: int, key: str) -> int:
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(f"{key}:"):
-                return int(line.split()[1])
-    return 0
-
-
 def rss_kb(pid: int) -> int:
-    return _status_kb(pid, "VmRSS")
+    return kib(PROC / str(pid) / "status", "VmRSS") or 0
 
 
 def pss_kb(pid: int) -> int:
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
+    return kib(PROC / str(pid) / "smaps_rollup", "Pss") or 0
 
 
 def cpu_split(pid: int) -> tuple[float, float]:
     """(user, system) CPU seconds of one process (not its children)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+    fields = stat_fields(pid)
+    if fields is None:
         return 0.0, 0.0
-    fields = stat.rsplit(")", 1)[1].split()
     return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
@@ -133,45 +130,8 @@ def machine_ticks() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
-def _parent(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return -1
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`, found from /proc (a fleet's supervisord and workers)."""
-    parents = {int(entry.name): _parent(int(entry.name)) for entry in _proc_entries()}
-    found: list[int] = []
-    frontier = [pid]
-    while frontier:
-        current = frontier.pop()
-        children = [child for child, parent in parents.items() if parent == current]
-        found += children
-        frontier += children
-    return found
-
-
-def _proc_entries() -> Iterator[Path]:
-    return (entry for entry in Path("/proc").iterdir() if entry.name.isdigit())
-
-
 def command_line(pid: int) -> str:
-    with contextlib.suppress(OSError):
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-    return ""
-
-
-def stop_process(process: subprocess.Popen[Any], timeout_s: float = 10.0) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    return " ".join(cmdline(pid))
 
 
 # --- statistics -----------------------------------------------------------------------------
@@ -234,6 +194,31 @@ def write_json(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n", encoding="utf-8")
     return path
+
+
+def document(area: str, started: float, **figures: Any) -> dict[str, Any]:
+    """A benchmark's JSON document: against what, on which machine, its figures, how long."""
+    return {
+        "area": area,
+        "peer": OFFICIAL,
+        "machine": machine(),
+        "simulator": "xo-mcp-sim --spec <@xen-orchestra/rest-api@0.39.0 swagger.json>",
+        **figures,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def run_from_cli(name: str, doc: str, run: Callable[..., Any], **helps: str) -> None:
+    """`run(peers, **options)` from the command line, one `--option` per keyword in `helps`
+    (its default and type are `run`'s own); the document written to bench/results/<name>.json."""
+    parser = argparse.ArgumentParser(description=doc.split("\n", 1)[0])
+    defaults = inspect.signature(run).parameters
+    for keyword, text in helps.items():
+        default = defaults[keyword].default
+        flag = "--" + keyword.replace("_", "-")
+        parser.add_argument(flag, type=type(default), default=default, help=text)
+    options = vars(parser.parse_args())
+    print(write_json(name, run(npm_peers(), **options)))
 
 
 def _jsonable(value: Any) -> Any:
@@ -300,12 +285,14 @@ def _check_loaded_from(copy: CodeCopy) -> None:
 
 
 @contextlib.contextmanager
-def scratch_dir(prefix: str) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix=prefix))
+def sim_and_scratch(peers: NpmPeers, prefix: str) -> Iterator[tuple[Sim, Path]]:
+    """The benchmark simulator and a scratch directory, both gone afterwards."""
+    sim = start_bench_sim(peers.real_spec)
     try:
-        yield path
+        with scratch_dir(prefix) as scratch:
+            yield sim, scratch
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        sim.stop()
 
 
 def start_bench_sim(spec: Path) -> Sim:
@@ -320,30 +307,7 @@ def start_bench_sim(spec: Path) -> Sim:
 
 
 def initialize(request_id: int = 1) -> dict[str, Any]:
-    return {
-        "jsonrpc": "2.0",
-        "id": request_id,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": LEGACY_VERSION,
-            "capabilities": {},
-            "clientInfo": CLIENT_INFO,
-        },
-    }
-
-
-INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-
-
-def request(request_id: int, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
-    if params is not None:
-        message["params"] = params
-    return message
-
-
-def call(request_id: int, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    return request(request_id, "tools/call", {"name": tool, "arguments": arguments})
+    return rpc.initialize(request_id, CLIENT, version=LEGACY_VERSION, client_version="1")
 
 
 def tools_bytes(tools: list[Any]) -> int:
@@ -459,7 +423,7 @@ class StdioServer:
         try:
             self.process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            stop_process(self.process)
+            stop_process(self.process, timeout_s=10)
         if self.process.stdout is not None:
             self.process.stdout.close()
 

@@ -17,7 +17,6 @@ it costs in memory and in tool-list bytes.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -35,7 +34,6 @@ from typing import Any
 import httpx2
 from common import (
     BENCH,
-    OFFICIAL,
     PYTHON,
     CodeCopy,
     HttpSession,
@@ -50,22 +48,20 @@ from common import (
     cpu_seconds,
     cpu_split,
     descendants,
+    document,
     free_port,
     log,
-    machine,
     machine_ticks,
-    npm_peers,
     pss_kb,
     rss_kb,
-    scratch_dir,
-    start_bench_sim,
+    run_from_cli,
+    sim_and_scratch,
     stop_process,
     summary,
     tools_bytes,
-    write_json,
 )
 from support.clients import LEGACY, MODERN, http_client
-from support.processes import Fleet
+from support.processes import Fleet, start_fleet
 
 ADMIN = ("admin", "GW_ADMIN_TOKEN", "admin-token-0123456789abcdef")
 VIEWER = ("viewer", "GW_VIEWER_TOKEN", "viewer-token-0123456789abcdef")
@@ -135,26 +131,9 @@ def fleet(
     with `profile`, under bench/cprofiled.py (armed by SIGUSR1, written there on SIGUSR2)."""
     home = setup.scratch / label
     home.mkdir(mode=0o700)
-    runtime = home / "run"
-    config = home / "fleet.toml"
-    config.write_text(f'runtime_dir = "{runtime}"\n{toml}', encoding="utf-8")
-    stderr_path = home / "fleet.stderr"
-    port = free_port()
-    start = [PYTHON, "-m", "xo_mcp.fleet"]
-    if profile is not None:
-        start = [PYTHON, str(CPROFILED), str(profile), "-m", "xo_mcp.fleet"]
-    command = [*start, "run", "--config", str(config), "--listen", f"127.0.0.1:{port}"]
+    python = (PYTHON,) if profile is None else (PYTHON, str(CPROFILED), str(profile))
     env = setup.env(names, **{ADMIN[1]: ADMIN[2], VIEWER[1]: VIEWER[2]})
-    with stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            env=env,
-            cwd=setup.code.cwd,
-        )
-    running = Fleet(process, config, runtime, stderr_path, f"http://127.0.0.1:{port}")
+    running = start_fleet(home, toml, env=env, python=python, cwd=setup.code.cwd)
     try:
         states = running.wait_ready(timeout_s=180, states=("ready", "failed", "disabled"))
         if any(state != "ready" for state in states["instances"].values()):
@@ -163,7 +142,7 @@ def fleet(
     finally:
         code, _ = running.stop(timeout_s=30)
         if code not in (0, -15):
-            log(f"fleet {label} exited {code}; its stderr is in {stderr_path}")
+            log(f"fleet {label} exited {code}; its stderr is in {running.stderr_path}")
 
 
 @contextlib.contextmanager
@@ -185,7 +164,7 @@ def direct_worker(setup: Setup) -> Iterator[str]:
         _wait_status(url, process)
         yield f"{url}/mcp"
     finally:
-        stop_process(process)
+        stop_process(process, timeout_s=10)
 
 
 def _wait_status(url: str, process: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
@@ -775,45 +754,35 @@ def run(
     peers: NpmPeers, *, seconds: float = 20.0, calls: int = 300, profile_seconds: float = 10.0
 ) -> dict[str, Any]:
     started = time.monotonic()
-    sim = start_bench_sim(peers.real_spec)
-    try:
-        with scratch_dir("xo-bench-gw-") as scratch:
-            setup = Setup(sim, code_copy(scratch, compiled=True), scratch, peers)
-            port = port_phase(setup, seconds=seconds, calls=calls)
-            profile = None
-            if profile_seconds:
-                launcher_ms = port["throughput"]["cpu_ms_per_call"]["launcher"]
-                profile = profile_phase(setup, seconds=profile_seconds, unprofiled_ms=launcher_ms)
-            memory = memory_phase(setup)
-    finally:
-        sim.stop()
-    return {
-        "area": "gateway",
-        "peer": OFFICIAL,
-        "machine": machine(),
-        "simulator": "xo-mcp-sim --spec <@xen-orchestra/rest-api@0.39.0 swagger.json>",
-        "code": "a copy of xo_mcp/ with bytecode precompiled, first on PYTHONPATH",
-        "direct": "the same worker code as a standalone MCP server: xo-mcp --listen 127.0.0.1:PORT",
+    with sim_and_scratch(peers, "xo-bench-gw-") as (sim, scratch):
+        setup = Setup(sim, code_copy(scratch, compiled=True), scratch, peers)
+        port = port_phase(setup, seconds=seconds, calls=calls)
+        profile = None
+        if profile_seconds:
+            launcher_ms = port["throughput"]["cpu_ms_per_call"]["launcher"]
+            profile = profile_phase(setup, seconds=profile_seconds, unprofiled_ms=launcher_ms)
+        memory = memory_phase(setup)
+    return document(
+        "gateway",
+        started,
+        code="a copy of xo_mcp/ with bytecode precompiled, first on PYTHONPATH",
+        direct="the same worker code as a standalone MCP server: xo-mcp --listen 127.0.0.1:PORT",
         **port,
-        "launcher_profile": profile,
-        "memory_and_tools": memory,
-        "rows": rows(port, memory),
-        "seconds": round(time.monotonic() - started, 1),
-    }
+        launcher_profile=profile,
+        memory_and_tools=memory,
+        rows=rows(port, memory),
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--seconds", type=float, default=20.0, help="throughput window")
-    parser.add_argument("--calls", type=int, default=300, help="measured calls per path")
-    parser.add_argument(
-        "--profile-seconds", type=float, default=10.0, help="profiled window (0: no profile)"
+    run_from_cli(
+        "gateway",
+        __doc__,
+        run,
+        seconds="throughput window",
+        calls="measured calls per path",
+        profile_seconds="profiled window (0: no profile)",
     )
-    args = parser.parse_args()
-    result = run(
-        npm_peers(), seconds=args.seconds, calls=args.calls, profile_seconds=args.profile_seconds
-    )
-    print(write_json("gateway", result))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ and from source with PYTHONDONTWRITEBYTECODE=1 (this machine's default: every st
 
 from __future__ import annotations
 
-import argparse
 import re
 import subprocess
 import time
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from common import (
-    OFFICIAL,
     PYTHON,
     CodeCopy,
     NpmPeers,
@@ -37,15 +35,13 @@ from common import (
     code_copy,
     compare,
     cpu_seconds,
+    document,
     log,
-    machine,
-    npm_peers,
     pss_kb,
     rss_kb,
-    scratch_dir,
-    start_bench_sim,
+    run_from_cli,
+    sim_and_scratch,
     summary,
-    write_json,
 )
 
 WORKER = [PYTHON, "-m", "xo_mcp.worker"]
@@ -245,41 +241,35 @@ def rows(cold: dict[str, Any], warm: dict[str, Any]) -> list[Row]:
 
 def run(peers: NpmPeers, *, runs: int = 10, calls: int = 300) -> dict[str, Any]:
     started = time.monotonic()
-    sim = start_bench_sim(peers.real_spec)
-    with scratch_dir("xo-bench-worker-") as scratch:
-        try:
-            every = contenders(
-                sim, peers, code_copy(scratch, compiled=True), code_copy(scratch, compiled=False)
-            )
-            log(f"worker vs official: cold start x{runs} each")
-            cold = cold_start(every, runs, scratch)
-            log(f"worker vs official: {WARM_UP} + {calls} warm calls each")
-            warm = warm_calls([every[0], every[2]], calls, scratch)
-            profiles = {
-                kind: import_profile(every[0], modules) for kind, modules in IMPORT_PROBES.items()
-            }
-        finally:
-            sim.stop()
-    return {
-        "area": "worker_vs_official",
-        "peer": OFFICIAL,
-        "machine": machine(),
-        "simulator": "xo-mcp-sim --spec <@xen-orchestra/rest-api@0.39.0 swagger.json>",
-        "cold_start_ms": cold,
-        "warm_vms_query_ms": warm,
-        "import_profiles_precompiled": profiles,
-        "rows": rows(cold, warm),
-        "seconds": round(time.monotonic() - started, 1),
-    }
+    with sim_and_scratch(peers, "xo-bench-worker-") as (sim, scratch):
+        every = contenders(
+            sim, peers, code_copy(scratch, compiled=True), code_copy(scratch, compiled=False)
+        )
+        log(f"worker vs official: cold start x{runs} each")
+        cold = cold_start(every, runs, scratch)
+        log(f"worker vs official: {WARM_UP} + {calls} warm calls each")
+        warm = warm_calls([every[0], every[2]], calls, scratch)
+        profiles = {
+            kind: import_profile(every[0], modules) for kind, modules in IMPORT_PROBES.items()
+        }
+    return document(
+        "worker_vs_official",
+        started,
+        cold_start_ms=cold,
+        warm_vms_query_ms=warm,
+        import_profiles_precompiled=profiles,
+        rows=rows(cold, warm),
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--runs", type=int, default=10, help="cold starts per contender")
-    parser.add_argument("--calls", type=int, default=300, help="measured warm calls")
-    args = parser.parse_args()
-    result = run(npm_peers(), runs=args.runs, calls=args.calls)
-    print(write_json("worker_vs_official", result))
+    run_from_cli(
+        "worker_vs_official",
+        __doc__,
+        run,
+        runs="cold starts per contender",
+        calls="measured warm calls",
+    )
 
 
 if __name__ == "__main__":

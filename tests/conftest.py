@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from support.npm import NpmPeers, NpmUnavailable, npm_peers
-from support.processes import Sim, start_sim
+from support.processes import Sim, own_sim
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -19,18 +19,16 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def sim() -> Iterator[Sim]:
-    """A simulated XO shared by tests that do not change its state."""
-    server = start_sim("--seed", "1")
-    yield server
-    server.stop()
+    """A simulated XO shared by tests that do not change its state (once it serves)."""
+    with own_sim("--seed", "1") as server:
+        yield server
 
 
 @pytest.fixture
 def fresh_sim() -> Iterator[Sim]:
     """A simulated XO of one's own, for tests that flip switches or run actions."""
-    server = start_sim("--seed", "3")
-    yield server
-    server.stop()
+    with own_sim("--seed", "3") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """Fixtures of the container tests: the engine, the image (built once, reused), the scanners,
-hardened containers that are always removed, and the shared simulator once it serves.
+and hardened containers that are always removed.
 
 The image is built by `make image` only when it is missing or its `io.xo-mcp.source-digest`
 label differs from the sources' digest (scripts/source_digest.py): content, not timestamps.
@@ -21,11 +21,9 @@ from container.kit import (
     IN_CI,
     REPO,
     TOOLS,
-    serving,
     source_digest,
     unique_name,
 )
-from support.processes import Sim
 
 
 def _unavailable(reason: str) -> None:
@@ -86,11 +84,6 @@ def tools() -> Any:
     if not all((TOOLS / name).exists() for name in ("hadolint", "trivy", "syft")):
         _make("tools", "tools-install.log")
     return TOOLS
-
-
-@pytest.fixture(scope="session")
-def sim(sim: Sim) -> Sim:
-    return serving(sim)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-from support.processes import Sim
+from support.clients import text
+from support.processes import REPO, Sim
+from support.processes import wait_for as wait
 
-REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build"
 TOOLS = BUILD / "tools" / "bin"
 IMAGE = os.environ.get("XO_MCP_IMAGE", "xo-mcp:latest")
@@ -77,24 +77,22 @@ def exec_python(container: Any, code: str, *, user: str = f"{RUNTIME_UID}") -> t
 def wait_for(
     condition: Callable[[], Any], what: str, timeout_s: float = 90.0, interval_s: float = 0.25
 ) -> Any:
-    """Poll until `condition()` is truthy (its value is returned); a generous deadline.
+    """support.processes.wait_for with the patience containers need: a longer deadline, and any
+    error (a container not up yet) retried until then; an AssertionError still ends it."""
+    return wait(condition, timeout_s, what, interval_s=interval_s, retrying=(Exception,))
 
-    Other errors are retried until then; an AssertionError (the thing waited for can no longer
-    happen, e.g. the container exited) ends the wait at once."""
-    deadline = time.monotonic() + timeout_s
-    last_error: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except AssertionError:
-            raise
-        except Exception as error:
-            last_error = error
-        else:
-            if value:
-                return value
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out waiting for {what} (last error: {last_error!r})")
+
+async def assert_instances_list_the_vms(
+    client: Any, sim: Sim, instances: tuple[str, ...] = ("alpha", "beta")
+) -> None:
+    """Every instance (all on `sim`) answers `vms_query` with the simulator's VM names."""
+    names = {vm["name_label"] for vm in sim.rest("/vms", fields="name_label")}
+    for instance in instances:
+        result = await client.call_tool(
+            "vms_query", {"instance": instance, "operation": "GetVms", "fields": "name_label"}
+        )
+        assert not result.is_error, text(result)
+        assert {line.strip("| ") for line in text(result).splitlines()[2:]} == names
 
 
 def logs(container: Any) -> str:
@@ -102,17 +100,6 @@ def logs(container: Any) -> str:
         return str(container.logs(stdout=True, stderr=True).decode(errors="replace"))
     except Exception as error:
         return f"<no logs: {error}>"
-
-
-def serving(sim: Sim) -> Sim:
-    """The simulator prints its address before it accepts connections: wait for the latter."""
-    wait_for(
-        lambda: httpx2.get(f"{sim.url}/rest/v0/ping", timeout=5, trust_env=False),
-        "the simulator to accept connections",
-        timeout_s=30,
-        interval_s=0.05,
-    )
-    return sim
 
 
 def wait_ready(container: Any, url: str) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 import tomli_w
-from container.kit import RUNTIME_UID, fleet_files, serving, unique_name
+from container.kit import RUNTIME_UID, fleet_files, unique_name
 from support.clients import stdio_client, text, tool_names
-from support.processes import Sim, clean_env, start_sim
+from support.processes import Sim, clean_env, own_sim
 
 from xo_mcp import __version__
 from xo_mcp.fleet.config import parse_fleet
@@ -135,11 +135,10 @@ def test_the_fleet_file_matches_the_mounts() -> None:
 @pytest.fixture
 def staging_sim() -> Iterator[Sim]:
     """A simulator that also accepts the staging user's password (Basic auth)."""
-    server = start_sim(
+    with own_sim(
         "--seed", "2", "--username", "mcp@example.com", "--password", STAGING_PASSWORD
-    )
-    yield serving(server)
-    server.stop()
+    ) as server:
+        yield server
 
 
 def as_test_run(args: list[str], image: Any, name: str, mounts: dict[str, str]) -> list[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 from container.kit import REPO
+from support.httpd import serve_in_thread
 from support.processes import free_port
 
 SCRIPT = REPO / "scripts" / "healthcheck.py"
@@ -80,11 +80,8 @@ class _Health(BaseHTTPRequestHandler):
 def health_server() -> Iterator[HTTPServer]:
     server = HTTPServer(("127.0.0.1", 0), _Health)
     server.ok = True  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serve_in_thread(server):
+        yield server
 
 
 def test_http_answers(probe: ModuleType, health_server: HTTPServer) -> None:

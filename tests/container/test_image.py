@@ -3,7 +3,6 @@ needed: the filesystem is streamed out of a created, never started, container)."
 
 from __future__ import annotations
 
-import io
 import re
 import tarfile
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from typing import Any
 
 import pytest
 from container.kit import RUNTIME_UID
+from support.tarstream import streamed_tar
 
 pytestmark = pytest.mark.container
 
@@ -43,8 +43,7 @@ def exported(docker_client: Any, image: Any) -> Exported:
     container = docker_client.containers.create(image.id)
     result = Exported()
     try:
-        stream = io.BufferedReader(_Chunks(container.export()), buffer_size=1 << 20)
-        with tarfile.open(fileobj=stream, mode="r|") as archive:
+        with streamed_tar(container.export()) as archive:
             for member in archive:
                 name = member.name.lstrip("./")
                 result.members[name] = member
@@ -56,28 +55,6 @@ def exported(docker_client: Any, image: Any) -> Exported:
     finally:
         container.remove(force=True)
     return result
-
-
-class _Chunks(io.RawIOBase):
-    """A file object over the SDK's chunk iterator, for tarfile's stream mode."""
-
-    def __init__(self, chunks: Any) -> None:
-        self._chunks = iter(chunks)
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            try:
-                self._pending = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
 
 
 def test_runs_as_a_numeric_non_root_user(image: Any) -> None:

@@ -6,10 +6,7 @@ resolve (`xo-sim.test`), so a query can only succeed through the proxy."""
 
 from __future__ import annotations
 
-import http.client
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,71 +14,19 @@ from urllib.parse import urlsplit
 import pytest
 from container.kit import fast_healthcheck, fleet_files, wait_healthy, wait_ready
 from support.clients import http_client, text
+from support.httpd import RecordingProxy, serve_in_thread
 from support.processes import Sim, free_port
 
 pytestmark = pytest.mark.container
 
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "te"}
 FAKE_HOST = "xo-sim.test"
 
 
-class RecordingProxy(ThreadingHTTPServer):
-    """A forward proxy for plain HTTP: records each request line, sends it to the simulator."""
-
-    daemon_threads = True
-
-    def __init__(self, upstream_port: int) -> None:
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
-        self.upstream_port = upstream_port
-        self.requests: list[tuple[str, str]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _ProxyHandler(BaseHTTPRequestHandler):
-    server: RecordingProxy
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _forward(self) -> None:
-        self.server.requests.append((self.command, self.path))
-        target = urlsplit(self.path)
-        if target.hostname not in (FAKE_HOST, "127.0.0.1"):
-            self.send_error(502, "this proxy only reaches the test simulator")
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-        upstream = http.client.HTTPConnection("127.0.0.1", self.server.upstream_port, timeout=30)
-        try:
-            path = target.path + (f"?{target.query}" if target.query else "")
-            upstream.request(self.command, path, body=body, headers=headers)
-            response = upstream.getresponse()
-            payload = response.read()
-        finally:
-            upstream.close()
-        self.send_response(response.status)
-        for key, value in response.getheaders():
-            if key.lower() not in HOP_BY_HOP | {"transfer-encoding", "content-length"}:
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _forward
-
-
 @pytest.fixture
-def proxy(sim: Sim) -> Iterator[RecordingProxy]:
-    server = RecordingProxy(urlsplit(sim.url).port or 80)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def proxy() -> Iterator[RecordingProxy]:
+    """Relays to loopback targets, FAKE_HOST (a name that does not resolve) included."""
+    with serve_in_thread(RecordingProxy(aliases={FAKE_HOST: "127.0.0.1"})) as server:
+        yield server
 
 
 @pytest.mark.anyio
@@ -120,9 +65,9 @@ no_proxy = ["127.0.0.1"]
                 "vms_query", {"instance": instance, "operation": "GetVms", "fields": "id"}
             )
             assert not result.is_error, text(result)
-    hosts = {urlsplit(path).hostname for _, path in proxy.requests}
+    hosts = {urlsplit(seen.target).hostname for seen in proxy.seen}
     assert FAKE_HOST in hosts  # the proxied worker's spec, status and query all went through
-    assert any("/rest/v0/vms" in path for _, path in proxy.requests)
+    assert any("/rest/v0/vms" in path for path in proxy.paths())
     assert "127.0.0.1" not in hosts  # the direct instance's no_proxy won
     wait_healthy(container)  # the health probe asked the port directly, not the proxy
-    assert not any(path.endswith("/healthz") for _, path in proxy.requests)
+    assert not any(path.endswith("/healthz") for path in proxy.paths())

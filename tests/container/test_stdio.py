@@ -12,9 +12,10 @@ from typing import Any
 
 import anyio
 import pytest
-from container.kit import HARDENED_CLI, fleet_files, unique_name
+from container.kit import HARDENED_CLI, assert_instances_list_the_vms, fleet_files, unique_name
 from support.clients import ERAS, stdio_client, text, tool_names
 from support.processes import Sim, clean_env
+from support.rpc import INITIALIZED, initialize, request, send_line
 
 pytestmark = pytest.mark.container
 
@@ -77,23 +78,11 @@ async def test_a_real_client_lists_tools_and_gets_answers(
     name = unique_name()
     cli_names.append(name)
     command = docker_run(name, image, files)
-    names = {vm["name_label"] for vm in sim.rest("/vms", fields="name_label")}
     async with stdio_client(command, clean_env(**{TOKEN_ENV: sim.token}), mode=mode) as client:
         tools = await tools_once_ready(client)
         assert {"vms_query", "fleet_status", "check_connection"} <= set(tool_names(tools))
         assert not any(name.endswith("_action") for name in tool_names(tools))
-        for instance in ("alpha", "beta"):
-            result = await client.call_tool(
-                "vms_query", {"instance": instance, "operation": "GetVms", "fields": "name_label"}
-            )
-            assert not result.is_error, text(result)
-            assert {line.strip("| ") for line in text(result).splitlines()[2:]} == names
-
-
-def _send(process: subprocess.Popen[bytes], message: dict[str, Any]) -> None:
-    assert process.stdin is not None
-    process.stdin.write(json.dumps(message).encode() + b"\n")
-    process.stdin.flush()
+        await assert_instances_list_the_vms(client, sim, ("alpha", "beta"))
 
 
 def test_stdout_carries_protocol_bytes_only(
@@ -111,17 +100,12 @@ def test_stdout_carries_protocol_bytes_only(
         stderr=subprocess.PIPE,
         env=clean_env(**{TOKEN_ENV: sim.token}),
     )
-    init = {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "raw-test", "version": "1"},
-    }
-    _send(process, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init})
+    send_line(process, initialize(1, "raw-test", version="2025-06-18", client_version="1"))
     assert process.stdout is not None
     first = json.loads(process.stdout.readline())
     assert first["id"] == 1 and "serverInfo" in first["result"]
-    _send(process, {"jsonrpc": "2.0", "method": "notifications/initialized"})
-    _send(process, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+    send_line(process, INITIALIZED)
+    send_line(process, request(2, "tools/list"))
     deadline = time.monotonic() + 120
     lines = [first]
     while time.monotonic() < deadline:

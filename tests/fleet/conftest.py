@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from fleet.fleetkit import unprivileged_python
+from fleet.fleetkit import reachable_dir, unprivileged_python
 from support.processes import Sim, start_sim
 
 
 @pytest.fixture(scope="session")
 def python_65532() -> Iterator[str]:
     """An interpreter uid 65532 can run, with this checkout's packages."""
-    scratch = Path(tempfile.mkdtemp(prefix="xo-py-"))
-    scratch.chmod(0o755)
-    try:
+    with reachable_dir("xo-py-") as scratch:
         yield unprivileged_python(scratch)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.fixture

@@ -8,15 +8,15 @@ import io
 import re
 import shlex
 import subprocess
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fleet.fleetkit import reachable_dir, run_as_unprivileged
 from pydantic import BaseModel
 from supervisor.options import ServerOptions
-from support.processes import PYTHON, REPO, clean_env
+from support.processes import PYTHON, REPO, clean_env, secret_file
 
 from xo_mcp.fleet import cli
 from xo_mcp.fleet.config import Fleet, FleetError, parse_fleet
@@ -95,31 +95,12 @@ def test_check_accepts_a_valid_file_with_a_summary(secrets_dir: Path, tmp_path: 
 
 def test_check_names_the_uid_that_cannot_read_a_secret(python_65532: str) -> None:
     # Root reads anything: ask as the image's uid, with a file only root may read.
-    base = Path(tempfile.mkdtemp(prefix="xo-check-"))
-    base.chmod(0o755)
-    try:
-        secret = base / "token"
-        secret.write_text("t0ken\n")
-        secret.chmod(0o600)
+    with reachable_dir("xo-check-") as base:
+        secret = secret_file(base, "token", "t0ken")
         config = base / "fleet.toml"
         config.write_text(f'[instances.prod]\nurl = "https://xo"\ntoken_file = "{secret}"\n')
         config.chmod(0o644)
-        result = subprocess.run(
-            [python_65532, "-m", "xo_mcp.fleet", "check", str(config)],
-            capture_output=True,
-            text=True,
-            env=clean_env(),
-            cwd="/",
-            user=65532,
-            group=65532,
-            extra_groups=[],
-            timeout=60,
-            check=False,
-        )
-    finally:
-        for path in sorted(base.rglob("*"), reverse=True):
-            path.unlink()
-        base.rmdir()
+        result = run_as_unprivileged(python_65532, "-m", "xo_mcp.fleet", "check", str(config))
     assert result.returncode == 2
     assert f"{config}:3: instances.prod.token_file: {secret}: not readable by uid 65532" in (
         result.stderr

@@ -25,18 +25,13 @@ from pathlib import Path
 import pytest
 from fleet.fleetkit import (
     UNPRIVILEGED,
-    kill,
-    launch,
     run_as_unprivileged,
-    running,
-    secret_file,
-    supervisord_pid,
+    start_unprivileged,
     unprivileged_dir,
-    wait_for,
-    worker_pids,
 )
 from support.clients import http_client
-from support.processes import Fleet, Sim, clean_env, start_sim
+from support.pids import supervisord_pid, worker_pids
+from support.processes import Fleet, Sim, clean_env, kill, running, secret_file, start_sim, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -83,13 +78,8 @@ def isolated(python_65532: str) -> Iterator[Isolated]:
             os.chown(secrets, UNPRIVILEGED, UNPRIVILEGED)
             alpha_secret = secret_file(secrets, "alpha", ALPHA_SECRET, owner=UNPRIVILEGED)
             env = clean_env(BETA_TOKEN=BETA_SECRET)
-            fleet = launch(
-                base,
-                _toml(alpha, beta, alpha_secret),
-                env=env,
-                python=python_65532,
-                user=UNPRIVILEGED,
-                cwd="/",
+            fleet = start_unprivileged(
+                base, _toml(alpha, beta, alpha_secret), python_65532, env=env, cwd="/"
             )
             with running(fleet):
                 fleet.wait_ready(timeout_s=60)
@@ -294,9 +284,7 @@ async def test_a_fleet_writes_nothing_outside_its_runtime_dir(python_65532: str,
         toml = f'[instances.alpha]\nurl = "{sim.url}"\ntoken_file = "{secret}"\n'
         env = clean_env(HOME=str(scratch["home"]), TMPDIR=str(scratch["tmp"]))
         started = time.time()
-        fleet = launch(
-            base, toml, env=env, python=python_65532, user=UNPRIVILEGED, cwd=scratch["cwd"]
-        )
+        fleet = start_unprivileged(base, toml, python_65532, env=env, cwd=scratch["cwd"])
         with running(fleet):
             fleet.wait_ready(timeout_s=60)
             async with http_client(f"{fleet.url}/mcp") as client:

@@ -13,21 +13,21 @@ from typing import Any
 
 import anyio
 import pytest
-from fleet.fleetkit import (
-    descendants,
-    fleet_processes,
+from fleet.fleetkit import stderr_lines
+from support.clients import MODERN, http_client, text
+from support.pids import descendants, fleet_processes, supervisord_pid, worker_pids, zombies_below
+from support.processes import (
+    Fleet,
+    Sim,
+    clean_env,
+    free_port,
     kill,
-    launch,
     running,
     secret_file,
-    stderr_lines,
-    supervisord_pid,
+    start_fleet,
     wait_for,
-    worker_pids,
-    zombies_below,
 )
-from support.clients import MODERN, http_client, text
-from support.processes import Fleet, Sim, clean_env, free_port
+from support.rpc import INITIALIZED, initialize, send_line, tool_call
 
 pytestmark = pytest.mark.anyio
 
@@ -57,7 +57,7 @@ def pair(tmp_path: Path, sim_pair: tuple[Sim, Sim]) -> Iterator[Fleet]:
     """alpha and beta on two simulators, behind the HTTP port, both ready."""
     first, second = sim_pair
     env = clean_env(BETA_TOKEN=second.token)
-    with running(launch(tmp_path, pair_toml(tmp_path, first, second), env=env)) as fleet:
+    with running(start_fleet(tmp_path, pair_toml(tmp_path, first, second), env=env)) as fleet:
         fleet.wait_ready()
         yield fleet
 
@@ -196,7 +196,7 @@ token_file = "{token}"
 url = "http://127.0.0.1:{free_port()}"
 token_file = "{token}"
 """
-    with running(launch(tmp_path, toml)) as fleet:
+    with running(start_fleet(tmp_path, toml)) as fleet:
         ready = fleet.wait_ready(timeout_s=60, states=("ready", "failed"))
         assert ready == {"ready": True, "instances": {"alpha": "ready", "gone": "failed"}}
         async with http_client(mcp_url(fleet)) as client:
@@ -222,7 +222,7 @@ async def test_a_signal_stops_everything_quickly_and_cleanly(
         f'[instances.{name}]\nurl = "{sim.url}"\ntoken_file = "{token}"\n'
         for name in ("alpha", "beta")
     )
-    with running(launch(tmp_path, toml)) as fleet:
+    with running(start_fleet(tmp_path, toml)) as fleet:
         fleet.wait_ready()
         async with http_client(mcp_url(fleet)) as client:  # links and sessions are open
             await client.call_tool("vms_query", {"instance": "alpha", **QUERY})
@@ -258,12 +258,6 @@ async def test_a_killed_launcher_leaves_no_orphans(pair: Fleet) -> None:
 # --- stdio ------------------------------------------------------------------------------------
 
 
-def _send(process: subprocess.Popen[bytes], message: dict[str, Any]) -> None:
-    assert process.stdin is not None
-    process.stdin.write(json.dumps(message).encode() + b"\n")
-    process.stdin.flush()
-
-
 def _receive(process: subprocess.Popen[bytes], request_id: int, lines: list[bytes]) -> Any:
     """Read stdout lines (all kept for the final check) until the answer to `request_id`."""
     assert process.stdout is not None
@@ -283,17 +277,17 @@ def test_in_stdio_mode_stdout_carries_only_json_rpc(
     env = clean_env(BETA_TOKEN=second.token)
     toml = pair_toml(tmp_path, first, second)
     lines: list[bytes] = []
-    with running(launch(tmp_path, toml, env=env, listen=False, args=("--stdio",))) as fleet:
+    with running(start_fleet(tmp_path, toml, env=env, listen=False, args=("--stdio",))) as fleet:
         process = fleet.process
-        _send(process, _initialize(1))
+        send_line(process, initialize(1, "stdout-check", client_version="1"))
         assert "result" in _receive(process, 1, lines)
-        _send(process, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        send_line(process, INITIALIZED)
         request = 1
 
         def ask(name: str, arguments: dict[str, Any]) -> Any:
             nonlocal request
             request += 1
-            _send(process, _call(request, name, arguments))
+            send_line(process, tool_call(request, name, arguments))
             return _receive(process, request, lines)["result"]
 
         def all_ready() -> bool:
@@ -317,25 +311,3 @@ def test_in_stdio_mode_stdout_carries_only_json_rpc(
         assert json.loads(line)["jsonrpc"] == "2.0", line
     assert "INFO spawned: 'alpha'" in fleet.stderr()  # supervisord's log went to stderr
     assert "xo-mcp: connected to" in fleet.stderr()  # and so did the workers'
-
-
-def _initialize(request_id: int) -> dict[str, Any]:
-    return {
-        "jsonrpc": "2.0",
-        "id": request_id,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "stdout-check", "version": "1"},
-        },
-    }
-
-
-def _call(request_id: int, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "jsonrpc": "2.0",
-        "id": request_id,
-        "method": "tools/call",
-        "params": {"name": name, "arguments": arguments},
-    }

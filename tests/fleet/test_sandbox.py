@@ -9,9 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fleet.fleetkit import launch, running, secret_file
 from support.clients import http_client
-from support.processes import PYTHON, Sim, clean_env, worker_env
+from support.processes import PYTHON, Sim, clean_env, running, secret_file, start_fleet, worker_env
 
 from xo_mcp import sandbox
 
@@ -20,9 +19,14 @@ pytestmark = pytest.mark.anyio
 NO_LANDLOCK = {sandbox.FORCE_UNAVAILABLE_ENV: "1"}
 
 
-def python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def python(code: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [PYTHON, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=False
+        [PYTHON, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
     )
 
 
@@ -32,40 +36,40 @@ def test_the_test_hook_hides_landlock() -> None:
     assert python(code, clean_env(**NO_LANDLOCK)).stdout.strip() == "0"
 
 
-def test_required_refuses_and_warn_warns_without_landlock(tmp_path: Path) -> None:
+def _sandboxed_without_landlock(mode: str, runtime_dir: Path) -> list[str]:
+    """What `sandbox_worker` in `mode` says where Landlock is missing, and whether the process
+    is left dumpable."""
     code = (
         "import sys; from pathlib import Path\n"
         "from xo_mcp.sandbox import SandboxError, is_dumpable, sandbox_worker\n"
-        f"try:\n    print(sandbox_worker(sys.argv[1], [], Path({str(tmp_path)!r})))\n"
+        f"try:\n    print(sandbox_worker(sys.argv[1], [], Path({str(runtime_dir)!r})))\n"
         "except SandboxError as error:\n    print('refused:', error)\n"
         "print('dumpable' if is_dumpable() else 'non-dumpable')\n"
     )
-    required = subprocess.run(
-        [PYTHON, "-c", code, "required"],
-        capture_output=True,
-        text=True,
-        env=clean_env(**NO_LANDLOCK),
-        check=True,
-    ).stdout.splitlines()
+    result = python(code, clean_env(**NO_LANDLOCK), mode)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_required_refuses_and_warn_warns_without_landlock(tmp_path: Path) -> None:
+    required = _sandboxed_without_landlock("required", tmp_path)
     assert required[0] == (
         'refused: sandbox = "required" but Landlock is switched off by '
         "XO_MCP_SANDBOX_FORCE_UNAVAILABLE=1 (a test hook)"
     )
-    warned = subprocess.run(
-        [PYTHON, "-c", code, "warn"],
-        capture_output=True,
-        text=True,
-        env=clean_env(**NO_LANDLOCK),
-        check=True,
-    ).stdout.splitlines()
+    warned = _sandboxed_without_landlock("warn", tmp_path)
     assert warned[0].startswith("WARNING: running WITHOUT Landlock (")
     assert 'Set sandbox = "required" to refuse this.' in warned[0]
     assert warned[1] == "non-dumpable"  # the part that needs no Landlock is still done
 
 
-def test_a_worker_with_required_refuses_to_start_without_landlock(sim: Sim, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [PYTHON, "-m", "xo_mcp.worker", "--sandbox", "required", "--runtime-dir", str(tmp_path)],
+def _worker_without_landlock(
+    mode: str, sim: Sim, runtime_dir: Path
+) -> subprocess.CompletedProcess[str]:
+    """A worker with `--sandbox mode` where Landlock is missing; stdio ends at once (nothing
+    on stdin): start-up is what matters here."""
+    return subprocess.run(
+        [PYTHON, "-m", "xo_mcp.worker", "--sandbox", mode, "--runtime-dir", str(runtime_dir)],
         capture_output=True,
         text=True,
         env=worker_env(sim, **NO_LANDLOCK),
@@ -73,6 +77,10 @@ def test_a_worker_with_required_refuses_to_start_without_landlock(sim: Sim, tmp_
         timeout=60,
         check=False,
     )
+
+
+def test_a_worker_with_required_refuses_to_start_without_landlock(sim: Sim, tmp_path: Path) -> None:
+    result = _worker_without_landlock("required", sim, tmp_path)
     assert result.returncode == 2
     assert 'sandbox = "required" but Landlock is switched off' in result.stderr
     assert "connected to" not in result.stderr  # it stopped before touching XO or its secret
@@ -80,15 +88,7 @@ def test_a_worker_with_required_refuses_to_start_without_landlock(sim: Sim, tmp_
 
 
 def test_a_worker_with_warn_says_so_and_serves(sim: Sim, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [PYTHON, "-m", "xo_mcp.worker", "--sandbox", "warn", "--runtime-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=worker_env(sim, **NO_LANDLOCK),
-        stdin=subprocess.DEVNULL,  # stdio ends at once: start-up is what matters here
-        timeout=60,
-        check=False,
-    )
+    result = _worker_without_landlock("warn", sim, tmp_path)
     lines = result.stderr.splitlines()
     warning = next(i for i, line in enumerate(lines) if "WARNING: running WITHOUT Landlock" in line)
     connected = next(i for i, line in enumerate(lines) if "connected to" in line)
@@ -99,7 +99,7 @@ def test_a_worker_with_warn_says_so_and_serves(sim: Sim, tmp_path: Path) -> None
 async def test_a_fleet_with_required_marks_the_instance_failed(sim: Sim, tmp_path: Path) -> None:
     token = secret_file(tmp_path, "token", sim.token)
     toml = f'sandbox = "required"\n[instances.alpha]\nurl = "{sim.url}"\ntoken_file = "{token}"\n'
-    with running(launch(tmp_path, toml, env=clean_env(**NO_LANDLOCK))) as fleet:
+    with running(start_fleet(tmp_path, toml, env=clean_env(**NO_LANDLOCK))) as fleet:
         fleet.wait_ready(timeout_s=60, states=("failed",))
         async with http_client(f"{fleet.url}/mcp") as client:
             status = await client.call_tool("fleet_status", {})

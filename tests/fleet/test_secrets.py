@@ -4,16 +4,22 @@ revoked token), none of them appears in any output, file, argv or environment of
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
-from fleet.fleetkit import kill, launch, running, secret_file, wait_for, worker_pids
 from support.clients import http_client, text
-from support.processes import Fleet, Sim, clean_env, start_sim
+from support.leaks import hits, live_places, written_places
+from support.pids import worker_pids
+from support.processes import (
+    Fleet,
+    Sim,
+    kill,
+    secret_file,
+    sims_and_fleet,
+    wait_for,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -25,9 +31,9 @@ CANARIES = (FILE_SECRET, ENV_SECRET, CLIENT_TOKEN)
 
 @pytest.fixture
 def canary_fleet(tmp_path: Path) -> Iterator[tuple[Fleet, Sim, Sim]]:
-    # The simulators learn the canaries at run time: their argv must stay clean too.
-    alpha, beta = start_sim("--seed", "1"), start_sim("--seed", "2")
-    try:
+    def fleet_file(sims: dict[str, Sim]) -> tuple[str, dict[str, str]]:
+        # The simulators learn the canaries at run time: their argv must stay clean too.
+        alpha, beta = sims["alpha"], sims["beta"]
         alpha.tokens(add=FILE_SECRET)
         beta.tokens(add=ENV_SECRET)
         token = secret_file(tmp_path, "alpha-token", FILE_SECRET)
@@ -48,14 +54,11 @@ url = "{beta.url}"
 token_env = "BETA_TOKEN"
 actions = true
 """
-        env = clean_env(BETA_TOKEN=ENV_SECRET, OPS_CLIENT_TOKEN=CLIENT_TOKEN)
-        with running(launch(tmp_path, toml, env=env)) as fleet:
-            fleet.wait_ready()
-            yield fleet, alpha, beta
-            fleet.stop()
-    finally:
-        alpha.stop()
-        beta.stop()
+        return toml, {"BETA_TOKEN": ENV_SECRET, "OPS_CLIENT_TOKEN": CLIENT_TOKEN}
+
+    seeds = {"alpha": ("--seed", "1"), "beta": ("--seed", "2")}
+    with sims_and_fleet(tmp_path, seeds, fleet_file) as (fleet, sims):
+        yield fleet, sims["alpha"], sims["beta"]
 
 
 async def _session(fleet: Fleet, alpha: Sim, beta: Sim) -> list[str]:
@@ -102,48 +105,16 @@ async def _session(fleet: Fleet, alpha: Sim, beta: Sim) -> list[str]:
     return answers
 
 
-def _process_texts() -> dict[str, bytes]:
-    """argv and environment of every process on the machine (the test runs as root)."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        for kind in ("cmdline", "environ"):
-            try:
-                found[f"/proc/{entry}/{kind}"] = Path(f"/proc/{entry}/{kind}").read_bytes()
-            except OSError:
-                continue
-    return found
-
-
-def _runtime_files(runtime: Path) -> dict[str, bytes]:
-    return {str(path): path.read_bytes() for path in runtime.rglob("*") if path.is_file()}
-
-
 async def test_no_secret_leaks_anywhere(canary_fleet: tuple[Fleet, Sim, Sim]) -> None:
     fleet, alpha, beta = canary_fleet
     answers = await _session(fleet, alpha, beta)
     assert any("| name_label" in answer or "name_label" in answer for answer in answers)
-    # While it runs: files, argv, environments (the launcher's own original environment
-    # block included: popping a variable does not erase it there).
-    places: dict[str, bytes] = {"tool answers": "\n".join(answers).encode()}
-    places.update(_runtime_files(fleet.runtime_dir))
-    places["ps -eo args"] = subprocess.run(
-        ["ps", "-eo", "args"], capture_output=True, check=True
-    ).stdout
-    places.update(_process_texts())
+    places = live_places(fleet, answers)
     launcher_environ = Path(f"/proc/{fleet.process.pid}/environ").read_bytes()
     assert b"BETA_TOKEN=" in launcher_environ  # the name stays, the value is wiped
     code, _ = fleet.stop()
     assert code == 0
-    places["stderr"] = fleet.stderr_path.read_bytes()
-    places["stdout"] = (fleet.stderr_path.parent / "fleet.stdout").read_bytes()
+    places.update(written_places(fleet))
     assert places["stdout"] == b""
     assert b"refused" not in places["stderr"]  # every worker got its secret at first ask
-    leaks = [
-        (where, canary)
-        for where, content in places.items()
-        for canary in CANARIES
-        if canary.encode() in content
-    ]
-    assert leaks == []
+    assert hits(places, CANARIES) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.fakes import Clock
 
 from xo_mcp.fleet import supervision
 from xo_mcp.fleet.config import parse_fleet
@@ -30,14 +31,6 @@ class FakeSupervisord:
 
     async def stop_process(self, name: str) -> None:
         self.calls.append(f"stop {name}")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

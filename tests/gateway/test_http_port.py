@@ -8,19 +8,10 @@ import httpx2
 import pytest
 from support.clients import http_client, text
 from support.gateway_fleet import ADMIN_TOKEN, OPS_TOKEN, GatewayFleet
+from support.rpc import MCP_HEADERS, initialize
 
 pytestmark = pytest.mark.anyio
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "0"},
-    },
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+INITIALIZE = initialize()
 
 
 def _post(

@@ -13,38 +13,29 @@ tests that need them skip, with the reason, where none does, as the container te
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from container.conftest import docker_client, image  # noqa: F401 (fixtures, reused as they are)
-from fleet.fleetkit import launch, running, secret_file
-from support.processes import Fleet, Sim, clean_env, start_sim
+from support.gateway_fleet import GatewayFleet, two_sim_fleet
+from support.processes import Sim, secret_file
 
 ADMIN = "reliability-admin-token-7f3a9c2e51"
 STAGER = "reliability-stager-token-0d84b6a1c9"
 READER = "reliability-reader-token-e2c57f9034"
 
-
-@dataclass
-class Scoped:
-    fleet: Fleet
-    production: Sim
-    staging: Sim
-
-    @property
-    def url(self) -> str:
-        assert self.fleet.url is not None
-        return self.fleet.url
+Scoped = GatewayFleet  # the same two simulators, other clients
 
 
 @pytest.fixture(scope="session")
 def scoped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scoped]:
     base = tmp_path_factory.mktemp("scoped")
-    production, staging = start_sim("--seed", "1"), start_sim("--seed", "2")
-    token = secret_file(base, "xo-token", production.token)
-    admin = secret_file(base, "admin", ADMIN)
-    stager = secret_file(base, "stager", STAGER)
-    toml = f"""
+
+    def fleet_file(sims: dict[str, Sim]) -> tuple[str, dict[str, str]]:
+        production, staging = sims["production"], sims["staging"]
+        token = secret_file(base, "xo-token", production.token)
+        admin = secret_file(base, "admin", ADMIN)
+        stager = secret_file(base, "stager", STAGER)
+        toml = f"""
 [[gateway.clients]]
 name = "admin"
 token_file = "{admin}"
@@ -69,10 +60,7 @@ url = "{staging.url}"
 token_file = "{token}"
 actions = true
 """
-    try:
-        with running(launch(base, toml, env=clean_env(READER_TOKEN=READER))) as fleet:
-            fleet.wait_ready(timeout_s=60)
-            yield Scoped(fleet, production, staging)
-    finally:
-        production.stop()
-        staging.stop()
+        return toml, {"READER_TOKEN": READER}
+
+    with two_sim_fleet(base, fleet_file) as served:
+        yield served

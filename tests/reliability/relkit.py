@@ -22,8 +22,8 @@ import httpx2
 import mcp_types as types
 from mcp import Client
 from support.clients import http_client, text
-from support.processes import Sim, start_sim
-from worker.kit import wait_until_serving
+from support.pids import PROC, kib
+from support.processes import Sim, start_sim, wait_until_serving
 
 FIGURES_ENV = "XO_MCP_FIGURES"
 
@@ -65,14 +65,14 @@ def restarts(url: str, instance: str) -> int:
 
 
 def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise LookupError(f"no VmRSS for pid {pid}")
+    found = kib(PROC / str(pid) / "status", "VmRSS")
+    if found is None:
+        raise LookupError(f"no VmRSS for pid {pid}")
+    return found
 
 
 def fd_count(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+    return len(os.listdir(PROC / str(pid) / "fd"))
 
 
 # --- simulators ----------------------------------------------------------------------------

@@ -16,27 +16,18 @@ import pytest
 from reliability.conftest import ADMIN, READER, STAGER, Scoped
 from reliability.relkit import raw_request
 from support.clients import http_client, text
+from support.fakes import Clock, FakeXo, tool_runner
+from support.rpc import MCP_HEADERS, initialize
 
-from xo_mcp.worker.audit import AuditLog
 from xo_mcp.worker.calls import ToolRunner
 from xo_mcp.worker.confirm import TTL_S, ConfirmStore
 from xo_mcp.worker.openapi import parse_spec
 from xo_mcp.worker.settings import Credentials, WorkerSettings
-from xo_mcp.worker.tools import build_tools
 from xo_mcp.worker.xo_client import XoResponse
 
 pytestmark = pytest.mark.anyio
 CONFIRM = re.compile(r'confirm_token: "([^"]+)"')
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "matrix", "version": "0"},
-    },
-}
+INITIALIZE = initialize(1, "matrix")
 
 # --- the HTTP door: (Authorization header, path, status) ----------------------------------
 
@@ -72,7 +63,7 @@ DOOR = [
 
 @pytest.mark.parametrize(("authorization", "path", "status"), DOOR)
 def test_the_door(scoped: Scoped, authorization: str | None, path: str, status: int) -> None:
-    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    headers = dict(MCP_HEADERS)
     if authorization is not None:
         headers["Authorization"] = authorization
     body = json.dumps(INITIALIZE).encode()
@@ -217,35 +208,7 @@ async def test_forged_tokens_run_nothing(scoped: Scoped, forged: str) -> None:
     assert "forged" not in _tags(scoped, vm)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class _Xo:
-    """Enough of XoClient for an action: a 204 for anything."""
-
-    settings = WorkerSettings(xo_url="http://xo.invalid", credentials=Credentials(token="t"))
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    async def request(self, method: str, path: str, **_: Any) -> XoResponse:
-        self.sent.append(f"{method} {path}")
-        return XoResponse(204, "", "", {})
-
-
-class _Sink:
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-
+SETTINGS = WorkerSettings(xo_url="http://xo.invalid", credentials=Credentials(token="t"))
 SPEC = {
     "paths": {
         "/vms/{id}/tags/{tag}": {"put": {"operationId": "PutVmTag", "x-mcp-exposure": "confirm"}}
@@ -253,35 +216,29 @@ SPEC = {
 }
 
 
-def _runner(xo: _Xo, **options: Any) -> ToolRunner:
-    catalog = parse_spec(SPEC, actions=True)
-    return ToolRunner(
-        xo,  # type: ignore[arg-type]
-        catalog,
-        build_tools(catalog),
-        audit=AuditLog("staging", stream=_Sink()),  # type: ignore[arg-type]
-        **options,
-    )
+def _no_content(*_: Any) -> XoResponse:
+    return XoResponse(204, "", "", {})
+
+
+def _xo() -> FakeXo:
+    """Enough of XoClient for an action: a 204 for anything."""
+    return FakeXo(_no_content, SETTINGS)
+
+
+def _runner(xo: FakeXo, **options: Any) -> ToolRunner:
+    return tool_runner(xo, parse_spec(SPEC, actions=True), instance="staging", **options)
 
 
 def test_the_runner_keeps_the_store_it_is_given() -> None:
     store = ConfirmStore(instance="staging", clock=Clock())
-    assert _runner(_Xo(), confirms=store).confirms is store
+    assert _runner(_xo(), confirms=store).confirms is store
 
 
 @pytest.mark.parametrize(("waited", "runs"), [(TTL_S - 1, True), (TTL_S + 1, False)])
 async def test_a_token_expires_after_five_minutes(waited: float, runs: bool) -> None:
     """The worker's own runner with an injected clock (the store's expiry alone is
     tests/worker/test_confirm.py::test_expiry)."""
-    spec = {
-        "paths": {
-            "/vms/{id}/tags/{tag}": {
-                "put": {"operationId": "PutVmTag", "x-mcp-exposure": "confirm"}
-            }
-        }
-    }
-    parse_spec(spec, actions=True)
-    clock, xo = Clock(), _Xo()
+    clock, xo = Clock(), _xo()
     runner = _runner(xo)
     # Set after construction: ToolRunner(confirms=...) drops an empty store (see below).
     runner.confirms = ConfirmStore(instance="staging", clock=clock)
@@ -294,7 +251,8 @@ async def test_a_token_expires_after_five_minutes(waited: float, runs: bool) -> 
         {**arguments, "confirm_token": preview.confirmation["token"]},
         principal="admin",
     )
-    assert (xo.sent == ["PUT /vms/vm/tags/t"]) is runs
+    sent = [f"{method} {path}" for method, path, _, _ in xo.calls]
+    assert (sent == ["PUT /vms/vm/tags/t"]) is runs
     assert result.is_error is not runs
     if not runs:
         assert "Invalid or expired confirmation token" in result.text

@@ -14,9 +14,7 @@ token); this one adds Basic auth, client token files, every tool, both surfaces,
 from __future__ import annotations
 
 import io
-import os
 import re
-import subprocess
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,11 +22,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fleet.fleetkit import kill, launch, running, secret_file, wait_for, worker_pids
 from reliability.conftest import ADMIN, READER, STAGER
 from reliability.relkit import figure
 from support.clients import http_client, text
-from support.processes import Fleet, Sim, clean_env, start_sim
+from support.leaks import hits, live_places, written_places
+from support.pids import worker_pids
+from support.processes import (
+    FleetRig,
+    Sim,
+    kill,
+    secret_file,
+    sims_and_fleet,
+    wait_for,
+)
+from support.tarstream import streamed_tar
 
 pytestmark = pytest.mark.anyio
 
@@ -42,29 +49,24 @@ USERNAME = "mcp@example.com"
 
 
 @dataclass
-class Canary:
-    fleet: Fleet
+class Canary(FleetRig):
     sims: dict[str, Sim]
     answers: list[str] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        assert self.fleet.url is not None
-        return self.fleet.url
 
 
 @pytest.fixture
 def canary(tmp_path: Path) -> Iterator[Canary]:
     # XO learns the tokens at run time (its argv stays clean); Basic auth needs them at start,
     # so that simulator's own process is left out of the search: XO is not xo-mcp.
-    alpha, beta = start_sim("--seed", "1"), start_sim("--seed", "2")
-    gamma = start_sim(
-        "--seed", "3", "--no-token", "--username", USERNAME, "--password", PASSWORD_ENV
-    )
-    sims = {"alpha": alpha, "beta": beta, "gamma": gamma}
-    try:
-        alpha.tokens(add=TOKEN_FILE)
-        beta.tokens(add=TOKEN_ENV)
+    options = {
+        "alpha": ("--seed", "1"),
+        "beta": ("--seed", "2"),
+        "gamma": ("--seed", "3", "--no-token", "--username", USERNAME, "--password", PASSWORD_ENV),
+    }
+
+    def fleet_file(sims: dict[str, Sim]) -> tuple[str, dict[str, str]]:
+        sims["alpha"].tokens(add=TOKEN_FILE)
+        sims["beta"].tokens(add=TOKEN_ENV)
         token = secret_file(tmp_path, "alpha-token", TOKEN_FILE)
         client = secret_file(tmp_path, "ops-client", CLIENT_FILE)
         toml = f"""
@@ -80,27 +82,28 @@ name = "auditor"
 token_env = "AUDITOR_TOKEN"
 
 [instances.alpha]
-url = "{alpha.url}"
+url = "{sims["alpha"].url}"
 token_file = "{token}"
 
 [instances.beta]
-url = "{beta.url}"
+url = "{sims["beta"].url}"
 token_env = "BETA_TOKEN"
 actions = true
 
 [instances.gamma]
-url = "{gamma.url}"
+url = "{sims["gamma"].url}"
 username = "{USERNAME}"
 password_env = "GAMMA_PASSWORD"
 actions = true
 """
-        env = clean_env(BETA_TOKEN=TOKEN_ENV, GAMMA_PASSWORD=PASSWORD_ENV, AUDITOR_TOKEN=CLIENT_ENV)
-        with running(launch(tmp_path, toml, env=env)) as fleet:
-            fleet.wait_ready(timeout_s=60)
-            yield Canary(fleet, sims)
-    finally:
-        for sim in sims.values():
-            sim.stop()
+        return toml, {
+            "BETA_TOKEN": TOKEN_ENV,
+            "GAMMA_PASSWORD": PASSWORD_ENV,
+            "AUDITOR_TOKEN": CLIENT_ENV,
+        }
+
+    with sims_and_fleet(tmp_path, options, fleet_file) as (fleet, sims):
+        yield Canary(fleet, sims)
 
 
 async def _every_tool(canary: Canary, client: Any, surface: str) -> int:
@@ -166,28 +169,6 @@ async def _failures(canary: Canary, client: Any) -> None:
     await call("fleet_status")
 
 
-def _processes(excluded: set[int]) -> dict[str, bytes]:
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in excluded:
-            continue
-        for kind in ("cmdline", "environ"):
-            try:
-                found[f"/proc/{entry}/{kind}"] = Path(f"/proc/{entry}/{kind}").read_bytes()
-            except OSError:
-                continue
-    return found
-
-
-def _hits(places: dict[str, bytes], needles: tuple[str, ...]) -> list[tuple[str, str]]:
-    return [
-        (where, needle)
-        for where, content in places.items()
-        for needle in needles
-        if needle.encode() in content
-    ]
-
-
 async def test_no_credential_leaks_anywhere(canary: Canary) -> None:
     calls = 0
     async with http_client(f"{canary.url}/mcp", token=CLIENT_FILE) as client:
@@ -200,20 +181,13 @@ async def test_no_credential_leaks_anywhere(canary: Canary) -> None:
     assert any("name_label" in answer for answer in canary.answers)
     assert any("Authentication failed" in answer for answer in canary.answers)
 
-    excluded = {os.getpid(), canary.sims["gamma"].process.pid}
-    places: dict[str, bytes] = {"tool answers": "\n".join(canary.answers).encode()}
-    places.update(
-        {str(p): p.read_bytes() for p in canary.fleet.runtime_dir.rglob("*") if p.is_file()}
-    )
-    places["ps -eo args"] = subprocess.run(["ps", "-eo", "args"], capture_output=True).stdout
-    places.update(_processes(excluded))
+    places = live_places(canary.fleet, canary.answers, [canary.sims["gamma"].process.pid])
     assert canary.fleet.stop()[0] == 0
-    places["stderr"] = canary.fleet.stderr_path.read_bytes()
-    places["stdout"] = (canary.fleet.stderr_path.parent / "fleet.stdout").read_bytes()
+    places.update(written_places(canary.fleet))
     figure("canary: places searched", len(places), "", tool_calls=calls)
     assert places["stdout"] == b""
     assert b'"event": "xo_action"' in places["stderr"]  # the audit lines were searched too
-    assert _hits(places, CANARIES) == []
+    assert hits(places, CANARIES) == []
 
 
 # --- the image ------------------------------------------------------------------------------
@@ -231,31 +205,11 @@ def _suite_secrets() -> tuple[str, ...]:
     return tuple(sorted(value for value in found if not value.isupper()))
 
 
-class _Chunks(io.RawIOBase):
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            try:
-                self._pending = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
-
-
 def _scan_tar(
     archive: tarfile.TarFile, needles: tuple[str, ...], where: str
 ) -> tuple[int, list[Any]]:
     """Files searched and hits in a tar, descending into the layer tars it holds."""
-    files, hits = 0, []
+    files, found = 0, []
     for member in archive:
         if not member.isfile():
             continue
@@ -265,24 +219,23 @@ def _scan_tar(
         inner = f"{where}/{member.name}"
         if content[257:262] == b"ustar":  # a layer: search the files in it
             with tarfile.open(fileobj=io.BytesIO(content)) as layer:
-                more, found = _scan_tar(layer, needles, inner)
+                more, inside = _scan_tar(layer, needles, inner)
             files += more
-            hits += found
+            found += inside
             continue
         files += 1
-        hits += _hits({inner: content}, needles)
-    return files, hits
+        found += hits({inner: content}, needles)
+    return files, found
 
 
 @pytest.mark.container
 def test_the_image_holds_no_secret(image: Any) -> None:
     needles = _suite_secrets()
-    stream = io.BufferedReader(_Chunks(iter(image.save(named=True))), buffer_size=1 << 20)
-    with tarfile.open(fileobj=stream, mode="r|") as archive:
-        files, hits = _scan_tar(archive, needles, "docker save")
+    with streamed_tar(image.save(named=True)) as archive:
+        files, found = _scan_tar(archive, needles, "docker save")
     history = repr(image.history()).encode()
     config = repr(image.attrs).encode()
-    hits += _hits({"history": history, "config": config}, needles)
+    found += hits({"history": history, "config": config}, needles)
     figure("image: files searched in its layers", files, "", needles=len(needles))
     assert files > 1000
-    assert hits == []
+    assert found == []

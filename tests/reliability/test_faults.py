@@ -20,7 +20,6 @@ from typing import Any
 
 import anyio
 import pytest
-from fleet.fleetkit import kill, launch, running, secret_file, wait_for, worker_pids
 from reliability.relkit import (
     figure,
     keep_calling,
@@ -29,7 +28,18 @@ from reliability.relkit import (
     timed_call,
 )
 from support.clients import http_client, text
-from support.processes import Fleet, Sim, free_port, start_sim
+from support.pids import worker_pids
+from support.processes import (
+    FleetRig,
+    Sim,
+    free_port,
+    kill,
+    running,
+    secret_file,
+    start_fleet,
+    start_sim,
+    wait_for,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -40,8 +50,7 @@ FLAKY = {"instance": "flaky", **LIST}
 
 
 @dataclass
-class FaultFleet:
-    fleet: Fleet
+class FaultFleet(FleetRig):
     steady: Sim
     big: Sim
     flaky: Sim
@@ -49,13 +58,7 @@ class FaultFleet:
 
     @property
     def mcp(self) -> str:
-        assert self.fleet.url is not None
-        return f"{self.fleet.url}/mcp"
-
-    @property
-    def url(self) -> str:
-        assert self.fleet.url is not None
-        return self.fleet.url
+        return f"{self.url}/mcp"
 
     def restart_flaky(self, *args: str) -> Sim:
         """XO comes back (on the same address), possibly with other options."""
@@ -98,7 +101,7 @@ actions = true
 url = "{big.url}"
 token_file = "{token}"
 """
-        holder = FaultFleet(launch(base, toml), steady, big, flaky, port)
+        holder = FaultFleet(start_fleet(base, toml), steady, big, flaky, port)
         with running(holder.fleet):
             holder.fleet.wait_ready(timeout_s=60)
             yield holder

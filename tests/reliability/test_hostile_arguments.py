@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.fakes import FakeXo, tool_runner
 from support.processes import Sim
 
 from xo_mcp.sim.state import SimConfig, SimState
-from xo_mcp.worker.audit import AuditLog
 from xo_mcp.worker.calls import Outcome, ToolRunner
 from xo_mcp.worker.openapi import Operation, parse_spec
 from xo_mcp.worker.settings import Credentials, WorkerSettings
@@ -65,38 +64,14 @@ TRAVERSALS = [
 ]
 
 
-@dataclass
-class RecordingXo:
-    """Stands in for XoClient: records every request, answers 200 with a small table."""
-
-    settings: WorkerSettings = WORKER
-    requests: list[tuple[str, str, dict[str, str] | None, Any]] = field(default_factory=list)
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: dict[str, str] | None = None,
-        body: Any = None,
-        timeout: float | None = None,
-    ) -> XoResponse:
-        self.requests.append((method, path, query, body))
-        return XoResponse(200, "text/markdown", "| a |\n| - |\n| 1 |", {})
+def _table(*_: Any) -> XoResponse:
+    return XoResponse(200, "text/markdown", "| a |\n| - |\n| 1 |", {})
 
 
-def _runner() -> tuple[ToolRunner, RecordingXo]:
-    fake = RecordingXo()
-    runner = ToolRunner(fake, CATALOG, TOOLS, audit=AuditLog("x", stream=_Sink()))  # type: ignore[arg-type]
-    return runner, fake
-
-
-class _Sink:
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        pass
+def _runner() -> tuple[ToolRunner, FakeXo]:
+    """The runner on a fake XO that records every request and answers 200 with a small table."""
+    fake = FakeXo(_table, WORKER)
+    return tool_runner(fake, CATALOG, TOOLS, instance="x"), fake
 
 
 def run(runner: ToolRunner, name: str, arguments: Any) -> Outcome:
@@ -169,13 +144,13 @@ def test_any_arguments_get_an_outcome_never_an_exception(call: tuple[str, Any]) 
     assert len(outcome.text) <= WORKER.max_response_chars + 200
     tool = next((tool for tool in TOOLS if tool.name == name), None)
     if tool is None:
-        assert outcome.is_error and fake.requests == []
+        assert outcome.is_error and fake.calls == []
     elif tool.kind == "utility":  # fixed paths of their own (/pools, /hosts, /vms)
-        assert all(path in ("/pools", "/hosts", "/vms") for _, path, _, _ in fake.requests)
+        assert all(path in ("/pools", "/hosts", "/vms") for _, path, _, _ in fake.calls)
     elif tool.kind == "action":
-        assert fake.requests == [], "an action ran without a confirmation"
+        assert fake.calls == [], "an action ran without a confirmation"
     else:
-        for _, path, _, _ in fake.requests:
+        for _, path, _, _ in fake.calls:
             assert_confined(OPERATIONS[arguments["operation"]], path, arguments)
 
 
@@ -186,23 +161,23 @@ def test_ids_only_ever_fill_their_own_segment(value: str, token: str) -> None:
     arguments = {"operation": "GetVm", "id": value}
     outcome = run(runner, "vms_query", arguments)
     assert not outcome.is_error, outcome.text
-    [(method, path, _, _)] = fake.requests
+    [(method, path, _, _)] = fake.calls
     assert method == "GET"
     assert_confined(OPERATIONS["GetVm"], path, arguments)
     # Two placeholders, a made-up confirmation token: refused, nothing sent.
     action = {"operation": "PutVmTag", "id": value, "tag": value, "confirm_token": token or "t"}
     refused = run(runner, "vms_action", action)
-    assert refused.is_error and len(fake.requests) == 1
+    assert refused.is_error and len(fake.calls) == 1
 
 
 def test_a_confirmed_action_with_traversal_values_stays_in_its_path() -> None:
     runner, fake = _runner()
     arguments = {"operation": "PutVmTag", "id": "../../users", "tag": "../.."}
     preview = run(runner, "vms_action", arguments)
-    assert preview.confirmation is not None and fake.requests == []
+    assert preview.confirmation is not None and fake.calls == []
     done = run(runner, "vms_action", {**arguments, "confirm_token": preview.confirmation["token"]})
     assert not done.is_error, done.text
-    [(method, path, _, _)] = fake.requests
+    [(method, path, _, _)] = fake.calls
     assert method == "PUT"
     assert_confined(OPERATIONS["PutVmTag"], path, arguments)
 
@@ -212,7 +187,7 @@ def test_huge_integers_are_error_results(key: str) -> None:
     runner, fake = _runner()
     outcome = run(runner, "vms_query", {"operation": "GetVms", key: 10**5000})
     assert isinstance(outcome, Outcome) and outcome.is_error, outcome.text
-    assert f"`{key}`" in outcome.text and fake.requests == []
+    assert f"`{key}`" in outcome.text and fake.calls == []
 
 
 @pytest.mark.parametrize("value", TRAVERSALS)
@@ -222,7 +197,7 @@ def test_traversal_ids_reach_no_other_route_of_a_real_xo(sim: Sim, value: str) -
     async def call() -> Outcome:
         client = XoClient(settings)
         try:
-            runner = ToolRunner(client, CATALOG, TOOLS, audit=AuditLog("x", stream=_Sink()))  # type: ignore[arg-type]
+            runner = tool_runner(client, CATALOG, TOOLS, instance="x")
             return await runner.run("vms_query", {"operation": "GetVm", "id": value})
         finally:
             await client.aclose()

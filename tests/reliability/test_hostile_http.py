@@ -16,25 +16,11 @@ from hypothesis import strategies as st
 from reliability.conftest import ADMIN, Scoped
 from reliability.relkit import Raw, raw_request
 from support.clients import http_client
+from support.rpc import MCP_HEADERS, initialize
 
 pytestmark = pytest.mark.anyio
-INITIALIZE = json.dumps(
-    {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "hostile", "version": "0"},
-        },
-    }
-).encode()
-GOOD = {
-    "Authorization": f"Bearer {ADMIN}",
-    "Accept": "application/json, text/event-stream",
-    "Content-Type": "application/json",
-}
+INITIALIZE = json.dumps(initialize(1, "hostile")).encode()
+GOOD = {"Authorization": f"Bearer {ADMIN}", **MCP_HEADERS}
 PATHS = ["/mcp", "/instances/staging/mcp"]
 
 

@@ -16,21 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fleet.fleetkit import launch, running, secret_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.processes import PYTHON, Sim, worker_env
+from support.processes import PYTHON, Sim, running, secret_file, start_fleet, worker_env
+from support.rpc import initialize
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "hostile", "version": "0"},
-    },
-}
+INITIALIZE = initialize(0, "hostile")
 FIVE_MB = 5 * 1024 * 1024
 
 
@@ -129,7 +120,7 @@ def peer(
         return
     token = secret_file(base, "token", sim.token)
     toml = f'[instances.alpha]\nurl = "{sim.url}"\ntoken_file = "{token}"\n'
-    with running(launch(base, toml, listen=False, args=("--stdio",))) as fleet:
+    with running(start_fleet(base, toml, listen=False, args=("--stdio",))) as fleet:
         server = Peer(fleet.process)  # type: ignore[arg-type]
         server.handshake()
         _wait_ready(server)

@@ -18,10 +18,17 @@ from pathlib import Path
 
 import anyio
 import pytest
-from fleet.fleetkit import kill, launch, running, secret_file, wait_for, worker_pids
 from reliability.relkit import figure, load_average, restarts
 from support.clients import http_client, text
-from support.processes import Fleet, Sim, start_sim
+from support.pids import worker_pids
+from support.processes import (
+    Fleet,
+    Sim,
+    kill,
+    secret_file,
+    sims_and_fleet,
+    wait_for,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -47,23 +54,20 @@ class Outcome:
 
 @pytest.fixture
 def trio(tmp_path: Path) -> Iterator[tuple[Fleet, list[Sim]]]:
-    sims: list[Sim] = []
-    try:
-        sims += [start_sim("--seed", "1"), start_sim("--seed", "2")]
-        token = secret_file(tmp_path, "token", sims[0].token)
+    def fleet_file(sims: dict[str, Sim]) -> tuple[str, dict[str, str]]:
+        token = secret_file(tmp_path, "token", sims["alpha"].token)
         # alpha's XO is a little slow, so that calls are in flight whenever alpha is killed.
-        sims[0].set_faults([{"route": "GET /vms*", "latency_ms": 150}])
+        sims["alpha"].set_faults([{"route": "GET /vms*", "latency_ms": 150}])
         toml = "".join(
-            f'[instances.{name}]\nurl = "{sims[0 if name == "alpha" else 1].url}"\n'
+            f'[instances.{name}]\nurl = "{sims["alpha" if name == "alpha" else "others"].url}"\n'
             f'token_file = "{token}"\n'
             for name in INSTANCES
         )
-        with running(launch(tmp_path, toml)) as fleet:
-            fleet.wait_ready(timeout_s=60)
-            yield fleet, sims
-    finally:
-        for sim in sims:
-            sim.stop()
+        return toml, {}
+
+    seeds = {"alpha": ("--seed", "1"), "others": ("--seed", "2")}
+    with sims_and_fleet(tmp_path, seeds, fleet_file) as (fleet, sims):
+        yield fleet, list(sims.values())
 
 
 async def test_a_killed_worker_under_load(trio: tuple[Fleet, list[Sim]]) -> None:

@@ -24,10 +24,18 @@ from pathlib import Path
 
 import anyio
 import pytest
-from fleet.fleetkit import launch, running, secret_file, wait_for
 from reliability.relkit import figure, keep_calling, load_average, sim_on, timed_call
 from support.clients import http_client
-from support.processes import Fleet, Sim, free_port, start_sim
+from support.processes import (
+    Fleet,
+    Sim,
+    free_port,
+    running,
+    secret_file,
+    start_fleet,
+    start_sim,
+    wait_for,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -115,7 +123,9 @@ async def _episode(
 
 async def test_a_refused_xo_is_reported_failed_and_recovers(tmp_path: Path, sim: Sim) -> None:
     port = free_port()  # nothing listens there until the test starts XO
-    with running(launch(tmp_path, fleet_toml(tmp_path, sim, f"http://127.0.0.1:{port}"))) as fleet:
+    with running(
+        start_fleet(tmp_path, fleet_toml(tmp_path, sim, f"http://127.0.0.1:{port}"))
+    ) as fleet:
         seen = await _episode(fleet, "refused", None, port, settle_s=30)
     assert "Unable to reach XO server" in str(seen["down"]), seen["down"]
 
@@ -125,7 +135,7 @@ async def test_an_xo_failing_slowly_is_retried_with_backoff_not_in_a_loop(
 ) -> None:
     late = start_sim("--seed", "2", "--fault", SLOW_500)
     try:
-        with running(launch(tmp_path, fleet_toml(tmp_path, sim, late.url))) as fleet:
+        with running(start_fleet(tmp_path, fleet_toml(tmp_path, sim, late.url))) as fleet:
             seen = await _episode(fleet, "answering 500 after 1.5 s", late, 0, settle_s=25)
     finally:
         late.stop()

@@ -25,10 +25,15 @@ from typing import Any
 
 import anyio
 import pytest
-from fleet.fleetkit import launch, running, secret_file, supervisord_pid, worker_pids
 from reliability.relkit import fd_count, figure, load_average, rss_kib
 from support.clients import http_client, text
-from support.processes import Fleet, Sim, clean_env, start_sim
+from support.pids import supervisord_pid, worker_pids
+from support.processes import (
+    Fleet,
+    Sim,
+    secret_file,
+    sims_and_fleet,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -45,19 +50,17 @@ FD_SLACK = 2
 
 @pytest.fixture
 def soak_fleet(tmp_path: Path) -> Iterator[tuple[Fleet, dict[str, Sim]]]:
-    sims = {"production": start_sim("--seed", "1"), "staging": start_sim("--seed", "2")}
-    token = secret_file(tmp_path, "xo-token", sims["production"].token)
-    toml = '[[gateway.clients]]\nname = "soak"\ntoken_env = "SOAK_TOKEN"\n' + "".join(
-        f'[instances.{name}]\nurl = "{sim.url}"\ntoken_file = "{token}"\nactions = true\n'
-        for name, sim in sims.items()
-    )
-    try:
-        with running(launch(tmp_path, toml, env=clean_env(SOAK_TOKEN=CLIENT_TOKEN))) as fleet:
-            fleet.wait_ready(timeout_s=60)
-            yield fleet, sims
-    finally:
-        for sim in sims.values():
-            sim.stop()
+    def fleet_file(sims: dict[str, Sim]) -> tuple[str, dict[str, str]]:
+        token = secret_file(tmp_path, "xo-token", sims["production"].token)
+        toml = '[[gateway.clients]]\nname = "soak"\ntoken_env = "SOAK_TOKEN"\n' + "".join(
+            f'[instances.{name}]\nurl = "{sim.url}"\ntoken_file = "{token}"\nactions = true\n'
+            for name, sim in sims.items()
+        )
+        return toml, {"SOAK_TOKEN": CLIENT_TOKEN}
+
+    seeds = {"production": ("--seed", "1"), "staging": ("--seed", "2")}
+    with sims_and_fleet(tmp_path, seeds, fleet_file) as (fleet, sims):
+        yield fleet, sims
 
 
 @dataclass

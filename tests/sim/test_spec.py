@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.npm import OFFICIAL_READ_ONLY_TOOLS
 
 from xo_mcp.sim.catalog import ROWS
 from xo_mcp.sim.params import parse_params
@@ -63,18 +64,6 @@ COLLECTION_DEFAULT_FIELDS = {
     "/vm-templates": "id,isDefaultTemplate,name_label",
     "/vms": "name_label,power_state,uuid",
 }
-
-# Fact sheet §6.2: the read-only tools of the official MCP 1.4.2 against XO's real spec.
-READ_ONLY_TOOLS = [
-    "dashboard_query", "ping_query", "gui_routes_query", "vms_query", "vm_templates_query",
-    "vm_snapshots_query", "vm_controllers_query", "vifs_query", "vdis_query",
-    "vdi_snapshots_query", "vbds_query", "users_query", "tasks_query", "srs_query", "sms_query",
-    "servers_query", "schedules_query", "restore_logs_query", "restore_query", "proxies_query",
-    "pools_query", "pifs_query", "pgpus_query", "pcis_query", "pbds_query", "networks_query",
-    "messages_query", "hosts_query", "groups_query", "events_query",
-    "backup_repositories_query", "backup_logs_query", "backup_jobs_query", "backup_query",
-    "backup_archives_query", "alarms_query", "acl_roles_query", "acl_privileges_query",
-]  # fmt: skip
 
 
 def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -215,7 +204,7 @@ async def test_async_actions_document_their_task_answer(spec) -> None:
 
 
 async def test_an_mcp_derives_the_official_read_only_tools(spec) -> None:
-    assert read_only_tools(spec) == READ_ONLY_TOOLS
+    assert read_only_tools(spec) == OFFICIAL_READ_ONLY_TOOLS
 
 
 async def test_the_document_does_not_change_with_the_inventory(xo, spec) -> None:

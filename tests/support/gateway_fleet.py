@@ -1,48 +1,55 @@
-"""One fleet for the gateway tests: two simulated XO instances behind the HTTP port.
+"""Fleets of two simulated XO instances behind the HTTP port, `production` and `staging`.
+
+`gateway` is the gateway tests' fleet:
 
 production  read-only, `GetVmAlarms` denied (so staging alone offers it)
 staging     actions enabled
 clients     admin (everything), ops (staging only, read-only)
+
+tests/reliability/conftest.py builds its `scoped` fleet (other clients) with `two_sim_fleet`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from support.processes import Fleet, Sim, clean_env, start_fleet, start_sim
+from support.processes import FleetFile, FleetRig, Sim, secret_file, sims_and_fleet
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 OPS_TOKEN = "ops-token-0123456789abcdef"
 
 
 @dataclass
-class GatewayFleet:
-    fleet: Fleet
+class GatewayFleet(FleetRig):
     production: Sim
     staging: Sim
 
-    @property
-    def url(self) -> str:
-        assert self.fleet.url is not None
-        return self.fleet.url
+
+@contextmanager
+def two_sim_fleet(base: Path, fleet_file: FleetFile) -> Iterator[GatewayFleet]:
+    """`production` on a simulator seeded 1, `staging` on one seeded 2, behind a ready fleet."""
+    seeds = {"production": ("--seed", "1"), "staging": ("--seed", "2")}
+    with sims_and_fleet(base, seeds, fleet_file) as (fleet, sims):
+        yield GatewayFleet(fleet, sims["production"], sims["staging"])
 
 
 def fleet_toml(production: Sim, staging: Sim, secrets: Path) -> str:
-    (secrets / "prod").write_text(production.token)
-    (secrets / "admin").write_text(ADMIN_TOKEN)
-    (secrets / "ops").write_text(OPS_TOKEN)
+    prod = secret_file(secrets, "prod", production.token)
+    admin = secret_file(secrets, "admin", ADMIN_TOKEN)
+    ops = secret_file(secrets, "ops", OPS_TOKEN)
     return f"""
 [gateway]
 [[gateway.clients]]
 name = "admin"
-token_file = "{secrets / "admin"}"
+token_file = "{admin}"
 [[gateway.clients]]
 name = "ops"
-token_file = "{secrets / "ops"}"
+token_file = "{ops}"
 instances = ["staging"]
 read_only = true
 
@@ -52,7 +59,7 @@ failed_retry_s = 1
 
 [instances.production]
 url = "{production.url}"
-token_file = "{secrets / "prod"}"
+token_file = "{prod}"
 deny = ["GetVmAlarms"]
 
 [instances.staging]
@@ -62,24 +69,20 @@ actions = true
 
 [instances.lab]
 url = "{production.url}"
-token_file = "{secrets / "prod"}"
+token_file = "{prod}"
 actions = true
 """
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayFleet]:
-    production, staging = start_sim("--seed", "1"), start_sim("--seed", "2")
     tmp = tmp_path_factory.mktemp("gateway")
     secrets = tmp / "secrets"
     secrets.mkdir()
-    fleet = start_fleet(
-        tmp, fleet_toml(production, staging, secrets), env=clean_env(STAGING_TOKEN=staging.token)
-    )
-    try:
-        fleet.wait_ready()
-        yield GatewayFleet(fleet, production, staging)
-    finally:
-        fleet.stop()
-        production.stop()
-        staging.stop()
+
+    def fleet_file(sims: dict[str, Sim]) -> tuple[str, dict[str, str]]:
+        production, staging = sims["production"], sims["staging"]
+        return fleet_toml(production, staging, secrets), {"STAGING_TOKEN": staging.token}
+
+    with two_sim_fleet(tmp, fleet_file) as served:
+        yield served

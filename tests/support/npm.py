@@ -20,6 +20,19 @@ OFFICIAL = "@xen-orchestra/mcp@1.4.2"
 TS_SDK = "@modelcontextprotocol/sdk@1"
 REST_API = "@xen-orchestra/rest-api@0.39.0"
 
+# Fact sheet §6.2: the query tools 1.4.2 generates, read-only, from XO's real 0.39.0 spec (its
+# utility tools follow them).
+OFFICIAL_READ_ONLY_TOOLS = [
+    "dashboard_query", "ping_query", "gui_routes_query", "vms_query", "vm_templates_query",
+    "vm_snapshots_query", "vm_controllers_query", "vifs_query", "vdis_query",
+    "vdi_snapshots_query", "vbds_query", "users_query", "tasks_query", "srs_query", "sms_query",
+    "servers_query", "schedules_query", "restore_logs_query", "restore_query", "proxies_query",
+    "pools_query", "pifs_query", "pgpus_query", "pcis_query", "pbds_query", "networks_query",
+    "messages_query", "hosts_query", "groups_query", "events_query",
+    "backup_repositories_query", "backup_logs_query", "backup_jobs_query", "backup_query",
+    "backup_archives_query", "alarms_query", "acl_roles_query", "acl_privileges_query",
+]  # fmt: skip
+
 
 class NpmUnavailable(Exception):
     pass

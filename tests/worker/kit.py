@@ -10,37 +10,13 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import mcp_types as types
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from support.clients import LEGACY, text
-from support.processes import PYTHON, Sim, start_sim
+from support.processes import PYTHON, stop_process
 
 WORKER = [PYTHON, "-m", "xo_mcp.worker"]
-
-
-def wait_until_serving(server: Sim, timeout_s: float = 30.0) -> Sim:
-    """The simulator prints its address before it accepts connections: wait for the latter."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            httpx2.get(f"{server.url}/rest/v0/ping", timeout=5, trust_env=False)
-            return server
-        except httpx2.TransportError:
-            if time.monotonic() > deadline or server.process.poll() is not None:
-                raise
-            time.sleep(0.05)
-
-
-@contextmanager
-def own_sim(*args: str) -> Iterator[Sim]:
-    """A simulator started with options of its own (credentials, spec, kill switch)."""
-    server = start_sim(*args)
-    try:
-        yield wait_until_serving(server)
-    finally:
-        server.stop()
 
 
 @asynccontextmanager
@@ -120,9 +96,4 @@ def serving(env: dict[str, str], listen: str, stderr: Path) -> Iterator[subproce
             time.sleep(0.05)
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout_s=10)

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
+from support.fakes import Answer, FakeXo, tool_runner
 
-from xo_mcp.worker.audit import AuditLog
 from xo_mcp.worker.calls import Outcome, ToolRunner, build_path, cap, encode_segment, render
 from xo_mcp.worker.meta import CONFIRM_META_KEY, MCP_DISABLED_META_KEY
 from xo_mcp.worker.openapi import Operation, parse_spec
 from xo_mcp.worker.settings import Credentials, WorkerSettings
-from xo_mcp.worker.tools import build_tools
 from xo_mcp.worker.xo_client import XoRequestError, XoResponse
 
 pytestmark = pytest.mark.anyio
@@ -27,33 +25,6 @@ MARKDOWN = "text/markdown; charset=utf-8"
 
 def response(status: int = 200, text: str = "", content_type: str = JSON) -> XoResponse:
     return XoResponse(status, content_type, text, {"content-type": content_type})
-
-
-Answer = Callable[[str, str, dict[str, str] | None, Any], XoResponse | Exception]
-
-
-class FakeXo:
-    """Stands in for XoClient: records requests and answers them from a function."""
-
-    def __init__(self, answer: Answer, settings: WorkerSettings = SETTINGS) -> None:
-        self.settings = settings
-        self.answer = answer
-        self.calls: list[tuple[str, str, dict[str, str] | None, Any]] = []
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: dict[str, str] | None = None,
-        body: Any = None,
-        timeout: float | None = None,
-    ) -> XoResponse:
-        self.calls.append((method, path, query, body))
-        result = self.answer(method, path, query, body)
-        if isinstance(result, Exception):
-            raise result
-        return result
 
 
 def op(operation_id: str, exposure: str = "allow", **extra: Any) -> dict[str, Any]:
@@ -95,15 +66,8 @@ SPEC = {
 
 def runner(answer: Answer, **settings: Any) -> tuple[ToolRunner, FakeXo, io.StringIO]:
     fake = FakeXo(answer, replace(SETTINGS, **settings))
-    catalog = parse_spec(SPEC, actions=True)
     audit = io.StringIO()
-    tool_runner = ToolRunner(
-        fake,  # type: ignore[arg-type]
-        catalog,
-        build_tools(catalog),
-        audit=AuditLog(fake.settings.instance, stream=audit),
-    )
-    return tool_runner, fake, audit
+    return tool_runner(fake, parse_spec(SPEC, actions=True), audit=audit), fake, audit
 
 
 def audit_lines(stream: io.StringIO) -> list[dict[str, Any]]:

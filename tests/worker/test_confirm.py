@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from support.fakes import Clock
 
 from xo_mcp.worker.confirm import MAX_PENDING, TTL_S, ConfirmError, ConfirmStore
 
 REQUEST = ("StartVm", "POST", "/vms/abc/actions/start", {"hostId": "h1"})
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

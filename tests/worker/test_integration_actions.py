@@ -11,8 +11,8 @@ import mcp_types as types
 import pytest
 from mcp.client.session import ClientRequestContext
 from support.clients import ERAS, LEGACY, MODERN, text
-from support.processes import Sim, worker_env
-from worker.kit import audit_lines, call, own_sim, worker
+from support.processes import Sim, own_sim, worker_env
+from worker.kit import audit_lines, call, worker
 
 from xo_mcp.worker.meta import CONFIRM_META_KEY, PRINCIPAL_META_KEY
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import anyio
 import pytest
 from support.clients import ERAS, LEGACY
-from support.processes import Sim, clean_env, free_port, worker_env
-from worker.kit import call, own_sim, run_worker, worker
+from support.processes import Sim, clean_env, free_port, own_sim, worker_env
+from worker.kit import call, run_worker, worker
 
 from xo_mcp.worker.exits import EXIT_MCP_DISABLED, EXIT_UNAVAILABLE
 

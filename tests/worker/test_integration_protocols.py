@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from support import rpc
 from support.processes import Sim, free_port, worker_env
 from worker.kit import WORKER, serving
 
@@ -35,10 +36,7 @@ class StdioSession:
 
     def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         self.next_id += 1
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": self.next_id, "method": method}
-        if params is not None:
-            message["params"] = params
-        self._send(message)
+        self._send(rpc.request(self.next_id, method, params))
         assert self.process.stdout is not None
         while True:
             line = self.process.stdout.readline()
@@ -66,17 +64,9 @@ def session(sim: Sim) -> Iterator[StdioSession]:
         stdio.close()
 
 
-def initialize(version: str) -> dict[str, Any]:
-    return {
-        "protocolVersion": version,
-        "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "0"},
-    }
-
-
 @pytest.mark.parametrize("version", HANDSHAKE_VERSIONS)
 def test_stdio_handshake_revisions(session: StdioSession, version: str) -> None:
-    answer = session.request("initialize", initialize(version))
+    answer = session.request("initialize", rpc.initialize_params(version=version))
     assert answer["result"]["protocolVersion"] == version
     assert answer["result"]["serverInfo"]["name"] == "xo-mcp"
     assert "tools" in answer["result"]["capabilities"]
@@ -94,7 +84,7 @@ def test_stdio_handshake_revisions(session: StdioSession, version: str) -> None:
 
 
 def test_stdio_unknown_prompt_is_a_protocol_error(session: StdioSession) -> None:
-    session.request("initialize", initialize("2025-06-18"))
+    session.request("initialize", rpc.initialize_params(version="2025-06-18"))
     session.notify("notifications/initialized")
     answer = session.request("prompts/get", {"name": "nope"})
     assert answer["error"]["code"] == -32602
@@ -116,26 +106,14 @@ def test_http_with_the_2025_06_18_handshake(sim: Sim, tmp_path: Path) -> None:
     with serving(worker_env(sim), f"127.0.0.1:{port}", tmp_path / "err"):
         url = f"http://127.0.0.1:{port}/mcp"
         with httpx2.Client(headers=headers, timeout=30, trust_env=False) as http:
-            opened = http.post(
-                url,
-                json={
-                    "jsonrpc": "2.0",
-                    "id": 1,
-                    "method": "initialize",
-                    "params": initialize("2025-06-18"),
-                },
-            )
+            opened = http.post(url, json=rpc.initialize(1, version="2025-06-18"))
             (answer,) = sse_messages(opened)
             assert answer["result"]["protocolVersion"] == "2025-06-18"
             session = {
                 "Mcp-Session-Id": opened.headers["mcp-session-id"],
                 "MCP-Protocol-Version": "2025-06-18",
             }
-            http.post(
-                url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session
-            )
-            listed = http.post(
-                url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=session
-            )
+            http.post(url, json=rpc.INITIALIZED, headers=session)
+            listed = http.post(url, json=rpc.request(2, "tools/list"), headers=session)
             (tools,) = sse_messages(listed)
             assert "hosts_query" in {tool["name"] for tool in tools["result"]["tools"]}

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import base64
-import http.client
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
+from support.httpd import RecordingProxy, serve_in_thread
 from support.processes import Sim, free_port, worker_env
 from worker.kit import call, run_worker, worker
 
@@ -21,83 +18,12 @@ pytestmark = pytest.mark.anyio
 DOCS_HOST = "docs.example.invalid"  # never resolved: the proxy answers for it
 
 
-@dataclass
-class Seen:
-    method: str
-    target: str  # absolute form, as a proxy receives it
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class RecordingProxy(ThreadingHTTPServer):
-    """Forwards to loopback targets only; answers for DOCS_HOST itself; records everything."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), ProxyHandler)
-        self.seen: list[Seen] = []
-        self.lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def paths(self) -> list[str]:
-        with self.lock:
-            return [urlsplit(s.target).path for s in self.seen]
-
-
-class ProxyHandler(BaseHTTPRequestHandler):
-    server: RecordingProxy
-    protocol_version = "HTTP/1.1"
-
-    def _relay(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        with self.server.lock:
-            self.server.seen.append(
-                Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()})
-            )
-        target = urlsplit(self.path)
-        if target.hostname == DOCS_HOST:
-            self._answer(200, b"<html><body><h1>From the proxy</h1></body></html>", "text/html")
-            return
-        if target.hostname not in ("127.0.0.1", "localhost"):
-            self._answer(502, b"refusing a non-loopback target", "text/plain")
-            return
-        headers = {
-            k: v for k, v in self.headers.items() if k.lower() not in ("proxy-authorization",)
-        }
-        upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
-        try:
-            path = target.path + (f"?{target.query}" if target.query else "")
-            upstream.request(self.command, path, body=body, headers=headers)
-            response = upstream.getresponse()
-            payload = response.read()
-            content_type = response.getheader("Content-Type", "application/octet-stream")
-            self._answer(response.status, payload, content_type)
-        finally:
-            upstream.close()
-
-    def _answer(self, status: int, payload: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _relay
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def proxy() -> Iterator[RecordingProxy]:
-    server = RecordingProxy()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    """Relays to loopback; answers for DOCS_HOST itself; records everything."""
+    page = b"<html><body><h1>From the proxy</h1></body></html>"
+    with serve_in_thread(RecordingProxy(pages={DOCS_HOST: page})) as server:
+        yield server
 
 
 async def test_rest_requests_go_through_the_proxy(sim: Sim, proxy: RecordingProxy) -> None:

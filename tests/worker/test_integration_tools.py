@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
@@ -10,6 +9,7 @@ from typing import ClassVar
 import anyio
 import pytest
 from support.clients import ERAS, operations
+from support.httpd import serve_in_thread
 from support.processes import Sim, free_port, worker_env
 from worker.kit import call, tool_by_name, worker
 
@@ -42,12 +42,8 @@ class DocsHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def docs_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), DocsHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/docs"
-    server.shutdown()
-    server.server_close()
+    with serve_in_thread(ThreadingHTTPServer(("127.0.0.1", 0), DocsHandler)) as server:
+        yield f"http://127.0.0.1:{server.server_address[1]}/docs"
 
 
 async def test_every_query_tool_answers_its_first_operation(sim: Sim) -> None:

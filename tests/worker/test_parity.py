@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from support.clients import LEGACY, operations, stdio_client, text
 from support.npm import NpmPeers
-from support.processes import Sim, worker_env
-from worker.kit import WORKER, own_sim
+from support.processes import Sim, own_sim, worker_env
+from worker.kit import WORKER
 
 pytestmark = pytest.mark.anyio
 

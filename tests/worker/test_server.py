@@ -8,6 +8,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 from support.clients import ERAS, text
+from support.fakes import FakeXo
 
 from xo_mcp.worker.calls import ToolRunner
 from xo_mcp.worker.openapi import parse_spec
@@ -22,18 +23,12 @@ SETTINGS = WorkerSettings(xo_url="http://xo.test", credentials=Credentials(token
 SPEC = {"paths": {"/vms": {"get": {"operationId": "GetVms", "x-mcp-exposure": "allow"}}}}
 
 
-class ExplodingXo:
-    settings = SETTINGS
-
-    async def request(self, *args: Any, **kwargs: Any) -> XoResponse:
-        raise RuntimeError("secret internals: /etc/shadow")
+def exploding_xo() -> FakeXo:
+    return FakeXo(lambda *_: RuntimeError("secret internals: /etc/shadow"), SETTINGS)
 
 
-class MarkdownXo:
-    settings = SETTINGS
-
-    async def request(self, *args: Any, **kwargs: Any) -> XoResponse:
-        return XoResponse(200, "text/markdown", "| a |\n| --- |", {})
+def markdown_xo() -> FakeXo:
+    return FakeXo(lambda *_: XoResponse(200, "text/markdown", "| a |\n| --- |", {}), SETTINGS)
 
 
 def server(client: Any) -> WorkerServer:
@@ -44,7 +39,7 @@ def server(client: Any) -> WorkerServer:
 
 @pytest.mark.parametrize("mode", ERAS)
 async def test_unexpected_failures_are_tool_errors_without_details(mode: str) -> None:
-    async with Client(server(ExplodingXo()).server, mode=mode, cache=None) as client:
+    async with Client(server(exploding_xo()).server, mode=mode, cache=None) as client:
         result = await client.call_tool("vms_query", {"operation": "GetVms"})
     assert result.is_error
     assert text(result) == "Internal error while running vms_query."
@@ -52,7 +47,7 @@ async def test_unexpected_failures_are_tool_errors_without_details(mode: str) ->
 
 @pytest.mark.parametrize("mode", ERAS)
 async def test_tools_prompts_and_a_call(mode: str) -> None:
-    async with Client(server(MarkdownXo()).server, mode=mode, cache=None) as client:
+    async with Client(server(markdown_xo()).server, mode=mode, cache=None) as client:
         tools = await client.list_tools()
         assert [tool.name for tool in tools.tools] == [
             "vms_query",
