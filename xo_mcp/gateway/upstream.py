@@ -1,8 +1,9 @@
 """The gateway's link to one worker, over the worker's unix socket (`worker/fleet_protocol`).
 
-Each request is one short-lived connection, so a restarted worker needs no session to be
-re-established: the link only re-reads the worker's tools and tells the gateway, which tells
-its clients. Cancelling a call closes its connection, and the worker cancels it too.
+Connections carry no session, so a restarted worker needs nothing re-established: the link only
+re-reads the worker's tools and tells the gateway, which tells its clients. A call borrows an
+idle connection or opens one, and gives it back once answered; cancelling a call closes its
+connection, and the worker cancels it too.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ RECONNECT_S = 0.1
 HEARTBEAT_S = 1.0
 STARTING_GRACE_S = 10.0  # a call arriving while the fleet starts waits for its worker
 DESCRIBE_TIMEOUT_S = 10.0
+MAX_IDLE = 8  # idle connections kept per worker: the calls in flight at once, roughly
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
@@ -36,7 +38,7 @@ def _log(message: str) -> None:
 
 
 class _Exchange:
-    """One request on its own connection; closing it cancels the request at the worker."""
+    """A connection to the worker, one request at a time; closing it cancels the one in flight."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -50,10 +52,21 @@ class _Exchange:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self.close()
         if self.writer is not None:
-            self.writer.close()
             with contextlib.suppress(ConnectionError):
                 await self.writer.wait_closed()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    @property
+    def reusable(self) -> bool:
+        """Still open at both ends: the worker did not restart or hang up since."""
+        if self.reader is None or self.writer is None:
+            return False
+        return not (self.reader.at_eof() or self.writer.is_closing())
 
     async def send(self, message: dict[str, Any]) -> None:
         assert self.writer is not None
@@ -87,6 +100,7 @@ class WorkerLink:
         self.info: dict[str, Any] = {}
         self.connected = False
         self._reset = asyncio.Event()
+        self._idle: list[_Exchange] = []
 
     async def _describe(self) -> dict[str, Any]:
         async with asyncio.timeout(DESCRIBE_TIMEOUT_S), _Exchange(self.socket_path) as exchange:
@@ -95,7 +109,34 @@ class WorkerLink:
 
     def reset(self) -> None:
         """The worker was restarted (or failed under us): re-read its tools."""
+        self._drop_idle()
         self._reset.set()
+
+    def _drop_idle(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
+
+    async def _send(self, request: dict[str, Any]) -> _Exchange:
+        """Send on an idle connection, else on a new one (OSError: nobody answers).
+
+        A restarted worker leaves idle connections whose writes fail at once (a unix socket
+        knows its peer is gone), so a request that fails to go out never reached a worker.
+        """
+        while self._idle:
+            exchange = self._idle.pop()
+            if exchange.reusable and await _sent(exchange, request):
+                return exchange
+            self._drop_idle()
+        exchange = await _Exchange(self.socket_path).__aenter__()
+        if not await _sent(exchange, request):
+            raise ConnectionResetError("the worker closed the connection")
+        return exchange
+
+    def _give_back(self, exchange: _Exchange) -> None:
+        if exchange.reusable and self.connected and len(self._idle) < MAX_IDLE:
+            self._idle.append(exchange)
+        else:
+            exchange.close()
 
     async def run(self) -> None:
         """Follow the worker: read its tools when it answers, again after every restart."""
@@ -123,6 +164,7 @@ class WorkerLink:
         self._on_change(self.name)
 
     def _went_down(self) -> None:
+        self._drop_idle()
         if self.connected and self.registry[self.name].state is State.READY:
             self.registry.set_state(self.name, State.STARTING)
         self.connected = False
@@ -176,9 +218,8 @@ class WorkerLink:
         request = {"op": "call", "name": name, "arguments": arguments, "principal": principal}
         for attempt in range(2):
             await self._wait_until_connected()
-            exchange = _Exchange(self.socket_path)
             try:
-                await exchange.__aenter__()
+                exchange = await self._send(request)
             except OSError:
                 # Nobody answers at all: the worker is gone (not interrupted mid-call), so
                 # the call waits for its return like any call to a starting instance.
@@ -187,15 +228,19 @@ class WorkerLink:
                 if attempt:
                     raise WorkerDown(self._unavailable()) from None
                 continue
-            async with exchange:
-                return await self._exchange(exchange, request, progress)
+            try:
+                result = await self._answer(exchange, progress)
+            except BaseException:
+                exchange.close()  # cancelled or failed mid-call: the worker stops the call
+                raise
+            self._give_back(exchange)
+            return result
         raise AssertionError("unreachable")
 
-    async def _exchange(
-        self, exchange: _Exchange, request: dict[str, Any], progress: ProgressFn | None
+    async def _answer(
+        self, exchange: _Exchange, progress: ProgressFn | None
     ) -> types.CallToolResult:
         try:
-            await exchange.send(request)
             while True:
                 message = await exchange.receive()
                 if "result" in message:
@@ -211,6 +256,19 @@ class WorkerLink:
                 "restarted); the call may or may not have reached XO: check before retrying "
                 "an action"
             ) from None
+
+
+async def _sent(exchange: _Exchange, request: dict[str, Any]) -> bool:
+    """Whether the request went out; the connection is closed when it did not (or on cancel)."""
+    try:
+        await exchange.send(request)
+    except OSError:
+        exchange.close()
+        return False
+    except BaseException:
+        exchange.close()
+        raise
+    return True
 
 
 def _tool_result(result: dict[str, Any]) -> types.CallToolResult:

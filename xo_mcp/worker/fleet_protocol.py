@@ -10,8 +10,10 @@ time and per-call cost) while the tool definitions and results stay exactly the 
                                                   ← {"progress": p, "total": t, "message": m}*
                                                   ← {"result": {"text", "is_error", "meta"}}
 
-A connection carries one request. The worker answers only the gateway's process (SO_PEERCRED),
-and closing the connection cancels the call (a cancelled MCP request reaches XO's request).
+A connection carries one request at a time and may carry the next once the answer is in (the
+gateway keeps a few idle connections, which saves a connect and an accept per call). The worker
+answers only the gateway's process (SO_PEERCRED), and closing the connection cancels the call in
+progress (a cancelled MCP request reaches XO's request).
 """
 
 from __future__ import annotations
@@ -75,8 +77,9 @@ class FleetSocketServer:
             if self.allowed_pid is not None and pid != self.allowed_pid:
                 print(f"xo-mcp: refused a connection from pid {pid}", file=sys.stderr, flush=True)
                 return
-            request = json.loads(await reader.readline() or b"null")
-            await self._answer(request, reader, writer)
+            while line := await reader.readline():
+                if not await self._answer(json.loads(line), reader, writer):
+                    return
         except (ValueError, ConnectionError, asyncio.IncompleteReadError):
             return  # a malformed or vanished peer gets nothing; the gateway never sends those
         finally:
@@ -86,17 +89,20 @@ class FleetSocketServer:
 
     async def _answer(
         self, request: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    ) -> bool:
+        """Answer one request; False when the connection must close (unknown request, hangup)."""
         op = request.get("op") if isinstance(request, dict) else None
         if op == "describe":
             writer.write(encode(self.description))
             await writer.drain()
-        elif op == "call":
-            await self._call(request, reader, writer)
+            return True
+        if op == "call":
+            return await self._call(request, reader, writer)
+        return False
 
     async def _call(
         self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    ) -> bool:
         async def progress(value: float, total: float | None, message: str | None) -> None:
             writer.write(encode({"progress": value, "total": total, "message": message}))
             await writer.drain()
@@ -109,15 +115,19 @@ class FleetSocketServer:
                 progress=progress,
             )
         )
-        # The gateway closes its end to cancel: stop the call (and its XO request) at once.
+        # The gateway closes its end to cancel: stop the call (and its XO request) at once. It
+        # sends nothing else before the answer, so anything arriving here is a hangup too.
         hangup = asyncio.ensure_future(reader.read(1))
         done, _ = await asyncio.wait({call, hangup}, return_when=asyncio.FIRST_COMPLETED)
         if call not in done:
             call.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await call
-            return
+            return False
+        hung_up = hangup in done
         hangup.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await hangup  # the next readline() must not find this read still waiting
         try:
             outcome = call.result()
             result = {"text": outcome.text, "is_error": outcome.is_error, "meta": outcome.meta}
@@ -130,3 +140,4 @@ class FleetSocketServer:
             }
         writer.write(encode({"result": result}))
         await writer.drain()
+        return not hung_up

@@ -1,0 +1,136 @@
+"""The worker's end of the private fleet protocol: answers, progress, reuse of a connection,
+cancellation by hangup, and refusal of anyone but the gateway's process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.worker_socket import TOOL, ScriptedRunner, serving, socket_path
+
+from xo_mcp.worker.fleet_protocol import MAX_LINE, encode
+
+pytestmark = pytest.mark.anyio
+
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+@pytest.fixture
+def runner() -> ScriptedRunner:
+    return ScriptedRunner()
+
+
+@pytest.fixture
+async def path(runner: ScriptedRunner) -> AsyncIterator[Path]:
+    with socket_path() as path:
+        async with serving(path, runner):
+            yield path
+
+
+async def connect(path: Path) -> Streams:
+    return await asyncio.open_unix_connection(str(path), limit=MAX_LINE)
+
+
+async def exchange(streams: Streams, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """Send one request; every line of the answer, up to and with the result or describe."""
+    reader, writer = streams
+    writer.write(encode(request))
+    await writer.drain()
+    lines = []
+    while True:
+        line = await asyncio.wait_for(reader.readline(), 5)
+        assert line, f"the worker closed the connection after {lines}"
+        lines.append(json.loads(line))
+        if "progress" not in lines[-1]:
+            return lines
+
+
+async def closed_unanswered(reader: asyncio.StreamReader) -> bool:
+    """The worker closed without a byte (a reset when it left our request unread)."""
+    try:
+        return await asyncio.wait_for(reader.read(), 5) == b""
+    except ConnectionResetError:
+        return True
+
+
+def call(name: str, **arguments: Any) -> dict[str, Any]:
+    return {"op": "call", "name": name, "arguments": arguments, "principal": "ops"}
+
+
+async def test_describe_sends_the_tools_and_status(path: Path) -> None:
+    [description] = await exchange(await connect(path), {"op": "describe"})
+    assert description == {"tools": [TOOL], "status": {"api_version": "0.39.0"}}
+
+
+async def test_a_call_relays_progress_then_its_result(path: Path, runner: ScriptedRunner) -> None:
+    lines = await exchange(await connect(path), call("vms_query", limit=1))
+    assert lines == [
+        {"progress": 1, "total": 2, "message": "half way"},
+        {"result": {"text": "vms_query done", "is_error": False, "meta": {"n": 1}}},
+    ]
+    assert runner.calls == [("vms_query", {"limit": 1}, "ops")]
+
+
+async def test_one_connection_carries_requests_one_after_the_other(
+    path: Path, runner: ScriptedRunner
+) -> None:
+    streams = await connect(path)
+    await exchange(streams, {"op": "describe"})
+    for n in (1, 2, 3):
+        *_, last = await exchange(streams, call("hosts_query"))
+        assert last["result"]["meta"] == {"n": n}
+    assert len(runner.calls) == 3
+
+
+async def test_a_bug_in_a_tool_costs_that_call_only(path: Path) -> None:
+    streams = await connect(path)
+    *_, failed = await exchange(streams, call("boom"))
+    assert failed["result"] == {
+        "text": "Internal error while running the tool.",
+        "is_error": True,
+        "meta": {},
+    }
+    assert "bug" not in json.dumps(failed)  # the worker logs it; the client learns nothing
+    *_, fine = await exchange(streams, call("vms_query"))
+    assert fine["result"]["is_error"] is False
+
+
+async def test_hanging_up_cancels_the_call_at_the_worker(
+    path: Path, runner: ScriptedRunner
+) -> None:
+    _, writer = await connect(path)
+    writer.write(encode(call("slow")))
+    await asyncio.wait_for(runner.slow_started.wait(), 5)
+    writer.close()
+    await asyncio.wait_for(runner.cancelled.wait(), 5)
+    [*_] = await exchange(await connect(path), call("vms_query"))  # the worker still serves
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"not json\n", b"[1, 2]\n", b'{"op": "reboot"}\n', b'{"no": "op"}\n'],
+    ids=["garbage", "not-an-object", "unknown-op", "no-op"],
+)
+async def test_anything_else_closes_the_connection_unanswered(
+    path: Path, runner: ScriptedRunner, line: bytes
+) -> None:
+    reader, writer = await connect(path)
+    writer.write(line)
+    assert await closed_unanswered(reader)
+    assert runner.calls == []
+
+
+async def test_only_the_gateway_process_is_answered(runner: ScriptedRunner) -> None:
+    with socket_path() as path:
+        async with serving(path, runner, allowed_pid=1):
+            reader, writer = await connect(path)
+            writer.write(encode({"op": "describe"}))
+            assert await closed_unanswered(reader)
+
+
+async def test_the_socket_is_private_to_the_worker_uid(path: Path) -> None:
+    assert path.stat().st_mode & 0o777 == 0o600
