@@ -213,7 +213,9 @@ token_file = "{token}"
         assert fleet.readyz()["instances"]["gone"] == "failed"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["TERM", "INT", "HUP"]
+)
 async def test_a_signal_stops_everything_quickly_and_cleanly(
     tmp_path: Path, sim: Sim, signum: int
 ) -> None:

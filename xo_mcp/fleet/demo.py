@@ -102,11 +102,20 @@ def _stdio_config(root: Path, document: dict[str, Any]) -> Path:
     return path
 
 
+def _fleet_command() -> str:
+    """xo-mcp-fleet's absolute path: a desktop app does not share this shell's PATH (and
+    `make demo` runs it from .venv/bin, which is on no PATH)."""
+    beside = Path(sys.executable).parent / "xo-mcp-fleet"
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("xo-mcp-fleet") or "xo-mcp-fleet"
+
+
 def _instructions(config: Path, stdio_config: Path, listen: str | None, client_token: str) -> str:
     stdio_entry = {
         "mcpServers": {
             "xo-fleet": {
-                "command": shutil.which("xo-mcp-fleet") or "xo-mcp-fleet",
+                "command": _fleet_command(),
                 "args": ["run", "--stdio", "--config", str(stdio_config)],
                 "env": {STAGING_PASSWORD_ENV: os.environ.get(STAGING_PASSWORD_ENV, "")},
             }
@@ -179,6 +188,12 @@ async def _demo(stdio: bool, listen: str | None, root: Path) -> int:
 
 
 def run_demo(*, stdio: bool, listen: str | None, runtime_dir: Path | None) -> int:
-    root = runtime_dir or Path(tempfile.mkdtemp(prefix="xo-mcp-demo-"))
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return asyncio.run(_demo(stdio, listen, root))
+    """Run the demo until stopped; a directory it made itself (secrets included) goes with it."""
+    if runtime_dir is not None:
+        runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return asyncio.run(_demo(stdio, listen, runtime_dir))
+    root = Path(tempfile.mkdtemp(prefix="xo-mcp-demo-"))
+    try:
+        return asyncio.run(_demo(stdio, listen, root))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,8 +1,9 @@
 """`xo-mcp-fleet run`: harden, start supervisord and the workers, serve the gateway, stop cleanly.
 
-The launcher may be PID 1 in a container: it reaps every orphan, forwards SIGTERM/SIGINT (all
-stops within 10 s, exit 0) and exits with EXIT_SUPERVISOR_LOST (70) if supervisord dies under
-it, so that the container runtime restarts the whole fleet.
+The launcher may be PID 1 in a container: it reaps every orphan, stops everything on SIGTERM,
+SIGINT or SIGHUP (a closed terminal) within 10 s with exit 0, and exits with
+EXIT_SUPERVISOR_LOST (70) if supervisord dies under it, so that the container runtime restarts
+the whole fleet.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from xo_mcp.worker.proxy import ProxySettings
 EXIT_OK = 0
 EXIT_RUNTIME_DIR = 2
 EXIT_SUPERVISOR_LOST = 70
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # SIGHUP: its terminal closed
 PASSED_ENV = (
     "PATH",
     "HOME",
@@ -140,7 +142,7 @@ class Launcher:
         loop = asyncio.get_running_loop()
         reaper = Reaper()
         reaper.install(loop)
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in STOP_SIGNALS:
             loop.add_signal_handler(signum, self.stop.set)
         supervisord = self.supervisord = Supervisord(self.layout, password)
         # The broker listens before any worker starts: a worker asks for its secret at once.
@@ -162,7 +164,7 @@ class Launcher:
             await broker.close()
             if relay is not None:
                 relay.close()
-            for signum in (signal.SIGTERM, signal.SIGINT):
+            for signum in STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
             reaper.reap()
             reaper.uninstall(loop)
