@@ -297,10 +297,16 @@ NAME_RULE = (
 )
 
 
+INLINE_SECRETS = ("token", "password")
+
+
 def _message(error: Any) -> str:
     kind = error["type"]
     if kind == "string_pattern_mismatch" and "[key]" in error["loc"]:
         return f"invalid name {error['input']!r}: {NAME_RULE}"
+    if kind == "extra_forbidden" and error["loc"][-1] in INLINE_SECRETS:
+        key = error["loc"][-1]
+        return f"secrets are never written in the file: use {key}_file or {key}_env"
     if kind == "extra_forbidden":
         return "unknown key (check the spelling; see configs/fleet.example.toml)"
     if kind == "missing":
