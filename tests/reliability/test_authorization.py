@@ -55,6 +55,10 @@ DOOR = [
     (f"Bearer {READER}", "/instances/production/mcp", 200),
     (f"Bearer {ADMIN}", "/instances/production/mcp", 200),
     (f"Bearer {ADMIN}", "/instances/nowhere/mcp", 404),
+    # Without a valid token, an unknown path says nothing about which instances exist.
+    (None, "/instances/nowhere/mcp", 401),
+    ("Bearer wrong-token", "/instances/nowhere/mcp", 401),
+    (None, "/mcp/extra", 401),
     # Probes carry no data beyond instance names and states: open, as probes must be.
     (None, "/healthz", 200),
     (None, "/metrics", 200),

@@ -140,8 +140,8 @@ class GatewayApp:
             await self._readyz(send)
         elif path == "/metrics":
             await _respond(send, 200, self.metrics.render())
-        elif path in self.routes:
-            await self._mcp(path, scope, receive, send)
+        elif path.startswith(MCP_PREFIXES):
+            await self._mcp(path, scope, receive, send)  # authenticated before any 404
         else:
             await _respond(send, 404, {"error": f"no such endpoint {path}"})
 
@@ -181,7 +181,7 @@ class GatewayApp:
             )
             return
         instance = path.split("/")[2] if path.startswith("/instances/") else None
-        if instance is not None and not caller.may_use(instance):
+        if path not in self.routes or (instance is not None and not caller.may_use(instance)):
             await _respond(send, 404, {"error": f"no such endpoint {path}"})
             return
         length = _header(scope, b"content-length")

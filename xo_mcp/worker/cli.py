@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -26,7 +27,7 @@ EXIT_HELP = """\
 exit codes:
   0  stopped normally       1  unexpected failure while serving
   2  configuration error    3  MCP disabled by XO's administrator (do not restart)
-  4  could not start: XO unreachable or its spec invalid (retry later)
+  4  could not start: XO unreachable, credentials refused or spec invalid (retry later)
 """
 LAST_ERROR_FILE = "last-error"
 
@@ -133,6 +134,7 @@ def _note_error(runtime_dir: Path | None, message: str | None) -> None:
 async def _serve(settings: WorkerSettings, args: argparse.Namespace, listen: Listen | None) -> int:
     from xo_mcp.worker.boot import BootError, boot
 
+    _stop_on_sigterm(stdio=args.gateway_socket is None and listen is None)
     preload = None if args.gateway_socket else _preload_sdk()
     try:
         booted = await boot(settings)
@@ -161,6 +163,21 @@ async def _serve(settings: WorkerSettings, args: argparse.Namespace, listen: Lis
         return await _serve_mcp(booted, args, listen, status)
     finally:
         await booted.client.aclose()
+
+
+def _stop_on_sigterm(stdio: bool) -> None:
+    """SIGTERM (docker stop, supervisord) ends the worker like a closed stdin: exit 0.
+
+    Over stdio it exits at once: the thread reading stdin cannot be interrupted, and there is
+    nothing to save. Otherwise the serving task is cancelled, which stops it gracefully.
+    """
+    loop = asyncio.get_running_loop()
+    if stdio:
+        loop.add_signal_handler(signal.SIGTERM, os._exit, EXIT_OK)
+        return
+    task = asyncio.current_task()
+    assert task is not None
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
 
 
 async def _serve_mcp(
@@ -233,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = _settings_or_exit(args.runtime_dir)
     try:
         code = asyncio.run(_serve(settings, args, listen))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, SIGTERM
         code = EXIT_OK
     except Exception as error:  # one clear line for the operator, not a traceback
         log(f"unexpected error: {type(error).__name__}: {error}")

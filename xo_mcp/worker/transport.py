@@ -55,10 +55,11 @@ async def serve_http(
     status: dict[str, Any] | None = None,
 ) -> None:
     """Serve MCP at /mcp; `status` (if given) is published at GET /status."""
-    import uvicorn
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
+
+    from xo_mcp.asgi import serve_asgi
 
     async def status_endpoint(request: Request) -> JSONResponse:
         return JSONResponse(status or {})
@@ -73,11 +74,5 @@ async def serve_http(
     app = server.streamable_http_app(
         transport_security=security, custom_starlette_routes=[Route("/status", status_endpoint)]
     )
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=2,
-    )
-    await uvicorn.Server(config).serve(sockets=[sock])
+    # Embedded (signals stay with the worker: SIGTERM cancels this task, which stops gracefully).
+    await serve_asgi(app, sock, grace_s=2)
