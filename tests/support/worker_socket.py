@@ -55,6 +55,7 @@ class CountingServer(FleetSocketServer):
 
     accepted = 0
     writers: list[asyncio.StreamWriter]
+    task: asyncio.Future[None]  # serving; cancelling it is what SIGTERM does to a worker
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
@@ -86,7 +87,7 @@ async def serving(
     )
     server.description["tools"] = [TOOL]
     server.writers = []
-    task = asyncio.ensure_future(server.serve(path))
+    task = server.task = asyncio.ensure_future(server.serve(path))
     try:
         for _ in range(200):
             if path.exists():

@@ -134,3 +134,26 @@ async def test_only_the_gateway_process_is_answered(runner: ScriptedRunner) -> N
 
 async def test_the_socket_is_private_to_the_worker_uid(path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_stopping_the_server_ends_every_connection_cleanly(runner: ScriptedRunner) -> None:
+    """SIGTERM cancels the server: idle and busy connections end, their handlers return (the
+    event loop then has nothing left to cancel, which would log errors at shutdown)."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    with socket_path() as path:
+        async with serving(path, runner) as server:
+            idle = await connect(path)
+            await exchange(idle, {"op": "describe"})
+            busy_reader, busy_writer = await connect(path)
+            busy_writer.write(encode(call("slow")))
+            await asyncio.wait_for(runner.slow_started.wait(), 5)
+            server.task.cancel()
+            await asyncio.wait_for(runner.cancelled.wait(), 5)
+            assert await closed_unanswered(idle[0])
+            progress_only = await asyncio.wait_for(busy_reader.read(), 5)
+            assert b"progress" in progress_only and b"result" not in progress_only
+            assert server._open == {}
+    loop.set_exception_handler(None)
+    assert errors == []

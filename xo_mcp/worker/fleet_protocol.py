@@ -57,6 +57,7 @@ class FleetSocketServer:
         self.runner = runner
         self.description = {"tools": [tool.definition for tool in tools], "status": status}
         self.allowed_pid = allowed_pid
+        self._open: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     async def serve(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,9 +70,23 @@ class FleetSocketServer:
         finally:
             os.umask(old_umask)
         async with server:
-            await server.serve_forever()
+            try:
+                await server.serve_forever()
+            finally:
+                await self._hang_up()
+
+    async def _hang_up(self, grace_s: float = 2.0) -> None:
+        """Close every connection and let its handler end (a call in flight is cancelled):
+        handlers cancelled by the event loop's shutdown instead log a spurious error."""
+        for writer in self._open.values():
+            writer.transport.abort()
+        if self._open:
+            await asyncio.wait(list(self._open), timeout=grace_s)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._open[task] = writer
         try:
             pid = _peer_pid(writer)
             if self.allowed_pid is not None and pid != self.allowed_pid:
@@ -83,6 +98,7 @@ class FleetSocketServer:
         except (ValueError, ConnectionError, asyncio.IncompleteReadError):
             return  # a malformed or vanished peer gets nothing; the gateway never sends those
         finally:
+            del self._open[task]
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
