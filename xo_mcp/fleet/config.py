@@ -10,7 +10,7 @@ import contextlib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -343,11 +343,13 @@ def _where(path: str, lines: KeyLines, loc: Loc, problem: str) -> str:
     return f"{where}: {_loc_text(loc)}: {problem}"
 
 
-def _reference_problems(fleet: Fleet) -> list[tuple[Loc, str]]:
+def _reference_problems(
+    instances: Collection[str], clients: Mapping[int, Client]
+) -> list[tuple[Loc, str]]:
     """What one table cannot know alone: names used twice, scopes naming unknown instances."""
     problems: list[tuple[Loc, str]] = []
     first: dict[str, int] = {}
-    for index, client in enumerate(fleet.gateway.clients):
+    for index, client in clients.items():
         loc: Loc = ("gateway", "clients", index)
         if client.name in first:
             problems.append(
@@ -358,13 +360,13 @@ def _reference_problems(fleet: Fleet) -> list[tuple[Loc, str]]:
                 )
             )
         first.setdefault(client.name, index)
-        unknown = [name for name in client.instances or [] if name not in fleet.instances]
+        unknown = [name for name in client.instances or [] if name not in instances]
         if unknown:
             problems.append(
                 (
                     (*loc, "instances"),
                     f"unknown instance(s) {', '.join(unknown)} "
-                    f"(the fleet has: {', '.join(fleet.instances)})",
+                    f"(the fleet has: {', '.join(instances)})",
                 )
             )
     return problems
@@ -409,13 +411,15 @@ def _secret_problems(
     return problems
 
 
-def _valid_parts(data: Any) -> tuple[dict[str, Instance], dict[int, Client], bool]:
-    """The instance and client tables that are valid on their own, in a file that is not:
-    their secrets are checked too, so that one run of `check` lists every problem."""
+def _valid_parts(data: Any) -> tuple[dict[str, Instance], dict[int, Client], list[str], bool]:
+    """The instance and client tables that are valid on their own, in a file that is not (and
+    every instance name): their secrets and references are checked too, so that one run of
+    `check` lists every problem."""
     data = data if isinstance(data, dict) else {}
     instances: dict[str, Instance] = {}
     raw_instances = data.get("instances")
-    for name, table in (raw_instances if isinstance(raw_instances, dict) else {}).items():
+    raw_instances = raw_instances if isinstance(raw_instances, dict) else {}
+    for name, table in raw_instances.items():
         with contextlib.suppress(ValidationError):
             instances[name] = Instance.model_validate(table)
     clients: dict[int, Client] = {}
@@ -424,7 +428,7 @@ def _valid_parts(data: Any) -> tuple[dict[str, Instance], dict[int, Client], boo
     for index, table in enumerate(raw_clients if isinstance(raw_clients, list) else []):
         with contextlib.suppress(ValidationError):
             clients[index] = Client.model_validate(table)
-    return instances, clients, data.get("sandbox") != "off"
+    return instances, clients, list(raw_instances), data.get("sandbox") != "off"
 
 
 def _file_problem(file: Path, limit: int | None = None) -> str | None:
@@ -488,13 +492,14 @@ def parse_fleet(
     try:
         fleet = Fleet.model_validate(data)
     except ValidationError as error:
-        problems = _problems(error, path, lines)
+        instances, clients, names, sandboxed = _valid_parts(data)
+        found = _reference_problems(names, clients)
         if check_secrets:
-            instances, clients, sandboxed = _valid_parts(data)
-            found = _secret_problems(_secret_sources(instances, clients), sandboxed, env)
-            problems += [_where(path, lines, loc, problem) for loc, problem in found]
+            found += _secret_problems(_secret_sources(instances, clients), sandboxed, env)
+        problems = _problems(error, path, lines)
+        problems += [_where(path, lines, loc, problem) for loc, problem in found]
         raise FleetError(path, problems) from None
-    located = _reference_problems(fleet)
+    located = _reference_problems(fleet.instances, dict(enumerate(fleet.gateway.clients)))
     if check_secrets:
         sources = _secret_sources(fleet.instances, dict(enumerate(fleet.gateway.clients)))
         located += _secret_problems(sources, fleet.sandbox != "off", env)
