@@ -499,9 +499,10 @@ def parse_fleet(
         problems = _problems(error, path, lines)
         problems += [_where(path, lines, loc, problem) for loc, problem in found]
         raise FleetError(path, problems) from None
-    located = _reference_problems(fleet.instances, dict(enumerate(fleet.gateway.clients)))
+    clients = dict(enumerate(fleet.gateway.clients))
+    located = _reference_problems(fleet.instances, clients)
     if check_secrets:
-        sources = _secret_sources(fleet.instances, dict(enumerate(fleet.gateway.clients)))
+        sources = _secret_sources(fleet.instances, clients)
         located += _secret_problems(sources, fleet.sandbox != "off", env)
     if located:
         raise FleetError(path, [_where(path, lines, loc, problem) for loc, problem in located])

@@ -45,11 +45,14 @@ class _Exchange:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def __aenter__(self) -> _Exchange:
+    async def open(self) -> _Exchange:
         self.reader, self.writer = await asyncio.open_unix_connection(
             str(self.path), limit=MAX_LINE
         )
         return self
+
+    async def __aenter__(self) -> _Exchange:
+        return await self.open()
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
@@ -126,8 +129,9 @@ class WorkerLink:
             exchange = self._idle.pop()
             if exchange.reusable and await _sent(exchange, request):
                 return exchange
-            self._drop_idle()
-        exchange = await _Exchange(self.socket_path).__aenter__()
+            exchange.close()
+            self._drop_idle()  # the others are from the same, gone, worker
+        exchange = await _Exchange(self.socket_path).open()
         if not await _sent(exchange, request):
             raise ConnectionResetError("the worker closed the connection")
         return exchange
@@ -262,11 +266,10 @@ async def _sent(exchange: _Exchange, request: dict[str, Any]) -> bool:
     """Whether the request went out; the connection is closed when it did not (or on cancel)."""
     try:
         await exchange.send(request)
-    except OSError:
+    except BaseException as error:
         exchange.close()
-        return False
-    except BaseException:
-        exchange.close()
+        if isinstance(error, OSError):
+            return False
         raise
     return True
 
