@@ -111,7 +111,7 @@ IMPORT_PROBES = {
         "mcp.server.stdio"
     ),
     "fleet (--gateway-socket)": (
-        "xo_mcp.worker.cli, xo_mcp.sandbox, xo_mcp.worker.boot, xo_mcp.worker.fleet_protocol"
+        "xo_mcp.worker.cli, xo_mcp.sandbox, xo_mcp.worker.boot, xo_mcp.worker.gateway_socket"
     ),
 }
 PROBE = """\

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from xo_mcp.fleet.config import parse_fleet, split_listen
+from xo_mcp.fleet.config import parse_fleet
 
 K8S = Path(__file__).resolve().parents[2] / "configs" / "k8s"
 ALLOWED_VOLUMES = {
@@ -283,7 +283,7 @@ def test_probes_hit_healthz_and_readyz_on_the_fleet_port(
     configmap = next(doc for doc in docs if doc["kind"] == "ConfigMap")
     fleet = parse_fleet(configmap["data"]["fleet.toml"], "fleet.toml", check_secrets=False)
     assert fleet.gateway.listen is not None
-    host, port = split_listen(fleet.gateway.listen)
+    host, port = fleet.gateway.listen.host, fleet.gateway.listen.port
     assert host == "0.0.0.0"  # the kubelet probes the pod IP, not loopback
     assert fleet.gateway.clients, "beyond loopback, MCP paths need bearer tokens"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from support.processes import Fleet, clean_env, scratch_dir, start_fleet
+from support.processes import REPO, Fleet, clean_env, scratch_dir, start_fleet
 
 UNPRIVILEGED = 65532  # the image's uid (distroless "nonroot")
 
@@ -40,32 +40,41 @@ def start_unprivileged(base: Path, toml_text: str, python: str, **options: Any) 
     return start_fleet(base, toml_text, python=(python,), preexec=as_unprivileged, **options)
 
 
-def unprivileged_python(scratch: Path) -> str:
-    """A Python interpreter uid 65532 can run, with this checkout's packages.
+# Development tools uid 65532 never runs: not copied (a third of the venv's size).
+DEV_ONLY = ("mypy", "mypyc", "ruff", "hypothesis", "pip", "setuptools", "pkg_resources", "_pytest",
+            "pytest", "pygments", "docker", "yaml", "__editable__", "xo_mcp")  # fmt: skip
 
-    Ours may live where 65532 cannot go (pyenv under /root): then build a throwaway venv on a
-    world-readable interpreter of the same version that reads our site-packages.
+
+def unprivileged_python(scratch: Path) -> str:
+    """A Python interpreter uid 65532 can run, with its own copy of this checkout's packages.
+
+    The checkout (and its .venv) may live where 65532 cannot go: a clone under /root, or in a
+    `mktemp -d` directory (mode 0700). So: a throwaway venv on a world-readable interpreter of
+    the same version, with a copy of our dependencies and of the xo_mcp package itself (not the
+    editable install, which points back into the checkout).
     """
-    try:
-        result = run_as_unprivileged(
-            sys.executable, "-c", "import sys, xo_mcp; print(sys.base_prefix)"
-        )
-    except PermissionError:
-        result = None
-    if result is not None and result.returncode == 0 and result.stdout.strip() == sys.base_prefix:
-        return sys.executable
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     base = shutil.which(version, path="/usr/local/bin:/usr/bin:/bin")
     if base is None:
         raise RuntimeError(f"no {version} that uid {UNPRIVILEGED} can run")
     venv = scratch / "venv"
     subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True)
-    site_packages = next(Path(p) for p in sys.path if p.endswith("site-packages"))
-    pth = venv / "lib" / version / "site-packages" / "xo_mcp_tests.pth"
-    pth.write_text(f"import site; site.addsitedir({str(site_packages)!r})\n")
+    target = venv / "lib" / version / "site-packages"
+    source = next(Path(p) for p in sys.path if p.endswith("site-packages"))
+    for entry in source.iterdir():
+        if entry.name.startswith(DEV_ONLY) or entry.name == "__pycache__":
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, target / entry.name, ignore=_BYTECODE)
+        else:
+            shutil.copy2(entry, target / entry.name)
+    shutil.copytree(REPO / "xo_mcp", target / "xo_mcp", ignore=_BYTECODE)  # links resolved
     for path in [venv, *venv.rglob("*")]:
         path.chmod(path.stat().st_mode | 0o055 if path.is_dir() else path.stat().st_mode | 0o044)
     return str(venv / "bin" / "python")
+
+
+_BYTECODE = shutil.ignore_patterns("__pycache__")
 
 
 def run_as_unprivileged(

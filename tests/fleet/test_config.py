@@ -18,9 +18,10 @@ from pydantic import BaseModel
 from supervisor.options import ServerOptions
 from support.processes import PYTHON, REPO, clean_env, secret_file
 
+from xo_mcp.core import RuntimeLayout
 from xo_mcp.fleet import cli
 from xo_mcp.fleet.config import Fleet, FleetError, parse_fleet
-from xo_mcp.fleet.render import RuntimeLayout, render, worker_command, worker_environment
+from xo_mcp.fleet.render import render_supervisord_conf, worker_command, worker_environment
 from xo_mcp.fleet.starter import starter_text
 from xo_mcp.fleet.toml_lines import KeyLines
 
@@ -259,7 +260,7 @@ def test_supervisord_reads_back_exactly_what_was_rendered(tmp_path: Path) -> Non
     layout = RuntimeLayout(fleet.runtime_dir)
     (runtime / "control").mkdir(parents=True)
     conf = tmp_path / "supervisord.conf"
-    conf.write_text(render(fleet, layout, "password", python="/opt/py 3%/python"))
+    conf.write_text(render_supervisord_conf(fleet, layout, "password", python="/opt/py 3%/python"))
 
     options = ServerOptions()
     options.configfile = str(conf)

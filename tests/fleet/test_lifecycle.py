@@ -312,4 +312,4 @@ def test_in_stdio_mode_stdout_carries_only_json_rpc(
     for line in lines:
         assert json.loads(line)["jsonrpc"] == "2.0", line
     assert "INFO spawned: 'alpha'" in fleet.stderr()  # supervisord's log went to stderr
-    assert "xo-mcp: connected to" in fleet.stderr()  # and so did the workers'
+    assert "connected to" in fleet.stderr()  # and so did the workers'

@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 from support.fakes import Clock
 
+from xo_mcp.core import Registry, RuntimeLayout, State
 from xo_mcp.fleet import supervision
 from xo_mcp.fleet.config import parse_fleet
-from xo_mcp.fleet.instances import Registry, State
-from xo_mcp.fleet.render import RuntimeLayout
 from xo_mcp.fleet.supervision import Supervision
-from xo_mcp.fleet.supervisor import ProcessInfo
-from xo_mcp.worker.proxy import ProxySettings
+from xo_mcp.fleet.supervisord import ProcessInfo
+from xo_mcp.outbound import ProxySettings
 from xo_mcp.worker.xo_client import MCP_DISABLED
 
 pytestmark = pytest.mark.anyio
@@ -50,7 +49,7 @@ class Rig:
         )
         self.layout = RuntimeLayout(tmp_path)
         self.layout.instance_dir("alpha").mkdir(parents=True)
-        self.registry = Registry(fleet)
+        self.registry = Registry({name: i.url for name, i in fleet.instances.items()})
         self.supervisord = FakeSupervisord()
         self.restarted: list[str] = []
         self.xo_enabled = False

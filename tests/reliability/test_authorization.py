@@ -19,8 +19,8 @@ from support.clients import http_client, text
 from support.fakes import Clock, FakeXo, tool_runner
 from support.rpc import MCP_HEADERS, initialize
 
-from xo_mcp.worker.calls import ToolRunner
-from xo_mcp.worker.confirm import TTL_S, ConfirmStore
+from xo_mcp.front.confirmations import TTL_S, MemoryConfirmStore
+from xo_mcp.wire.messages import ClientIdentity
 from xo_mcp.worker.openapi import parse_spec
 from xo_mcp.worker.settings import Credentials, WorkerSettings
 from xo_mcp.worker.xo_client import XoResponse
@@ -74,7 +74,7 @@ def test_the_door(scoped: Scoped, authorization: str | None, path: str, status: 
     response = raw_request(scoped.url, "POST", path, headers=headers, body=body)
     assert response.status == status, response.body
     if status == 401:
-        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
     assert "Traceback" not in response.body
 
 
@@ -212,7 +212,9 @@ async def test_forged_tokens_run_nothing(scoped: Scoped, forged: str) -> None:
     assert "forged" not in _tags(scoped, vm)
 
 
-SETTINGS = WorkerSettings(xo_url="http://xo.invalid", credentials=Credentials(token="t"))
+SETTINGS = WorkerSettings(
+    xo_url="http://xo.invalid", credentials=Credentials(token="t"), instance="staging"
+)
 SPEC = {
     "paths": {
         "/vms/{id}/tags/{tag}": {"put": {"operationId": "PutVmTag", "x-mcp-exposure": "confirm"}}
@@ -229,33 +231,24 @@ def _xo() -> FakeXo:
     return FakeXo(_no_content, SETTINGS)
 
 
-def _runner(xo: FakeXo, **options: Any) -> ToolRunner:
-    return tool_runner(xo, parse_spec(SPEC, actions=True), instance="staging", **options)
-
-
-def test_the_runner_keeps_the_store_it_is_given() -> None:
-    store = ConfirmStore(instance="staging", clock=Clock())
-    assert _runner(_xo(), confirms=store).confirms is store
+ADMIN_CLIENT = ClientIdentity(name="admin")
 
 
 @pytest.mark.parametrize(("waited", "runs"), [(TTL_S - 1, True), (TTL_S + 1, False)])
 async def test_a_token_expires_after_five_minutes(waited: float, runs: bool) -> None:
-    """The worker's own runner with an injected clock (the store's expiry alone is
-    tests/worker/test_confirm.py::test_expiry)."""
+    """The confirmation flow with an injected clock (the store's expiry alone is
+    tests/front/test_confirmations.py::test_expiry)."""
     clock, xo = Clock(), _xo()
-    runner = _runner(xo)
-    # Set after construction: ToolRunner(confirms=...) drops an empty store (see below).
-    runner.confirms = ConfirmStore(instance="staging", clock=clock)
+    runner = tool_runner(xo, parse_spec(SPEC, actions=True), store=MemoryConfirmStore(clock=clock))
     arguments = {"operation": "PutVmTag", "id": "vm", "tag": "t"}
-    preview = await runner.run("vms_action", arguments, principal="admin")
-    assert preview.confirmation is not None
+    preview = await runner.run("vms_action", arguments, client=ADMIN_CLIENT)
+    token = CONFIRM.search(preview.text)
+    assert token is not None
     clock.now += waited
     result = await runner.run(
-        "vms_action",
-        {**arguments, "confirm_token": preview.confirmation["token"]},
-        principal="admin",
+        "vms_action", {**arguments, "confirm_token": token.group(1)}, client=ADMIN_CLIENT
     )
-    sent = [f"{method} {path}" for method, path, _, _ in xo.calls]
+    sent = [f"{method} {path}" for method, path, _, _ in xo.calls if method != "GET"]
     assert (sent == ["PUT /vms/vm/tags/t"]) is runs
     assert result.is_error is not runs
     if not runs:

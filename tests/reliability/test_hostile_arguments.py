@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.fakes import FakeXo, tool_runner
+from support.fakes import Confirming, FakeXo, tool_runner
 from support.processes import Sim
 
 from xo_mcp.sim.state import SimConfig, SimState
-from xo_mcp.worker.calls import Outcome, ToolRunner
+from xo_mcp.worker.calls import Outcome
 from xo_mcp.worker.openapi import Operation, parse_spec
 from xo_mcp.worker.settings import Credentials, WorkerSettings
 from xo_mcp.worker.tools import build_tools
@@ -68,14 +69,14 @@ def _table(*_: Any) -> XoResponse:
     return XoResponse(200, "text/markdown", "| a |\n| - |\n| 1 |", {})
 
 
-def _runner() -> tuple[ToolRunner, FakeXo]:
+def _runner() -> tuple[Confirming, FakeXo]:
     """The runner on a fake XO that records every request and answers 200 with a small table."""
     fake = FakeXo(_table, WORKER)
-    return tool_runner(fake, CATALOG, TOOLS, instance="x"), fake
+    return tool_runner(fake, CATALOG, TOOLS), fake
 
 
-def run(runner: ToolRunner, name: str, arguments: Any) -> Outcome:
-    return asyncio.run(runner.run(name, arguments, principal="model"))
+def run(runner: Confirming, name: str, arguments: Any) -> Outcome:
+    return asyncio.run(runner.run(name, arguments))
 
 
 def assert_confined(operation: Operation, sent: str, arguments: dict[str, Any]) -> None:
@@ -148,7 +149,8 @@ def test_any_arguments_get_an_outcome_never_an_exception(call: tuple[str, Any]) 
     elif tool.kind == "utility":  # fixed paths of their own (/pools, /hosts, /vms)
         assert all(path in ("/pools", "/hosts", "/vms") for _, path, _, _ in fake.calls)
     elif tool.kind == "action":
-        assert fake.calls == [], "an action ran without a confirmation"
+        # Only reads: the preview looks its target up, nothing acts before a confirmation.
+        assert all(call[0] == "GET" for call in fake.calls), "an action ran without confirmation"
     else:
         for _, path, _, _ in fake.calls:
             assert_confined(OPERATIONS[arguments["operation"]], path, arguments)
@@ -174,10 +176,13 @@ def test_a_confirmed_action_with_traversal_values_stays_in_its_path() -> None:
     runner, fake = _runner()
     arguments = {"operation": "PutVmTag", "id": "../../users", "tag": "../.."}
     preview = run(runner, "vms_action", arguments)
-    assert preview.confirmation is not None and fake.calls == []
-    done = run(runner, "vms_action", {**arguments, "confirm_token": preview.confirmation["token"]})
+    token = re.search(r'confirm_token: "([^"]+)"', preview.text)
+    assert token is not None, preview.text
+    [(method, lookup, _, _)] = fake.calls  # the VM, looked up for the preview: one segment
+    assert (method, lookup) == ("GET", "/vms/..%2F..%2Fusers")
+    done = run(runner, "vms_action", {**arguments, "confirm_token": token.group(1)})
     assert not done.is_error, done.text
-    [(method, path, _, _)] = fake.calls
+    [(method, path, _, _)] = fake.calls[1:]
     assert method == "PUT"
     assert_confined(OPERATIONS["PutVmTag"], path, arguments)
 
@@ -197,7 +202,7 @@ def test_traversal_ids_reach_no_other_route_of_a_real_xo(sim: Sim, value: str) -
     async def call() -> Outcome:
         client = XoClient(settings)
         try:
-            runner = tool_runner(client, CATALOG, TOOLS, instance="x")
+            runner = tool_runner(client, CATALOG, TOOLS)
             return await runner.run("vms_query", {"operation": "GetVm", "id": value})
         finally:
             await client.aclose()

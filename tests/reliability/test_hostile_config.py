@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from support.processes import PYTHON, clean_env
 
+from xo_mcp.core import RuntimeLayout
 from xo_mcp.fleet.config import Fleet, FleetError, parse_fleet
-from xo_mcp.fleet.render import RuntimeLayout, render
+from xo_mcp.fleet.render import render_supervisord_conf
 
 SETTINGS = settings(
     max_examples=300,
@@ -58,7 +59,7 @@ def _load(text: str) -> Fleet | None:
         for problem in error.problems:
             assert isinstance(problem, str) and problem.startswith("fleet.toml")
         return None
-    render(fleet, RuntimeLayout(fleet.runtime_dir), "control-password")
+    render_supervisord_conf(fleet, RuntimeLayout(fleet.runtime_dir), "control-password")
     return fleet
 
 

@@ -84,7 +84,7 @@ async def _episode(
             states.append(fleet.readyz()["instances"]["late"])
             await anyio.sleep(0.25)
         spawns = spawn_times(fleet)
-        attempts = fleet.stderr().count("late: retrying the failed worker")
+        attempts = len(fleet.said("retrying the failed worker", instance="late"))
         if late is None:
             late = sim_on(port, "--seed", "2")
         else:

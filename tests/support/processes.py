@@ -4,6 +4,7 @@ waiting and stopping they all need."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import shutil
@@ -152,6 +153,13 @@ class Sim:
         response.raise_for_status()
         return response.json()
 
+    def delete(self, path: str) -> None:
+        """DELETE through XO's API, as another XO user would (no MCP in the way)."""
+        response = httpx2.delete(
+            f"{self.url}/rest/v0{path}", cookies={"authenticationToken": self.token}, timeout=10
+        )
+        response.raise_for_status()
+
     def stop(self) -> None:
         stop_process(self.process)
 
@@ -222,6 +230,24 @@ class Fleet:
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+
+    def records(self) -> list[dict[str, Any]]:
+        """The fleet's log lines (JSON, as it writes them when stderr is not a terminal)."""
+        found = []
+        for line in self.stderr().splitlines():
+            if line.startswith("{"):
+                with contextlib.suppress(ValueError):
+                    found.append(json.loads(line))
+        return found
+
+    def said(self, text: str, instance: str | None = None) -> list[dict[str, Any]]:
+        """The log records whose message holds `text` (about `instance`, if given)."""
+        return [
+            record
+            for record in self.records()
+            if text in str(record.get("msg", ""))
+            and (instance is None or record.get("instance") == instance)
+        ]
 
     def readyz(self) -> dict[str, Any]:
         assert self.url is not None

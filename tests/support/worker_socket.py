@@ -1,5 +1,5 @@
-"""A fleet worker's socket server (`worker/fleet_protocol`) in-process, on a scripted runner, for
-the tests of both ends of the private protocol."""
+"""A fleet worker's socket server (`worker/gateway_socket`) in-process, on a scripted runner, for
+the tests of both ends of the private protocol (`xo_mcp.wire`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+from xo_mcp.wire.messages import Action, ClientIdentity, WorkerStatus
 from xo_mcp.worker.calls import Outcome, ProgressFn
-from xo_mcp.worker.fleet_protocol import FleetSocketServer
+from xo_mcp.worker.gateway_socket import GatewaySocketServer
 
 TOOL = {"name": "vms_query", "description": "VMs", "inputSchema": {"type": "object"}}
 
@@ -22,7 +23,7 @@ class ScriptedRunner:
     once after one progress step; records every call and every cancellation."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, Any, str]] = []
+        self.calls: list[tuple[str, Any, str]] = []  # tool, arguments, client name
         self.slow_started = asyncio.Event()
         self.cancelled = asyncio.Event()
 
@@ -31,10 +32,11 @@ class ScriptedRunner:
         name: str,
         arguments: dict[str, Any] | None,
         *,
-        principal: str = "",
+        client: ClientIdentity | None = None,
+        confirmed: Action | None = None,
         progress: ProgressFn | None = None,
     ) -> Outcome:
-        self.calls.append((name, arguments, principal))
+        self.calls.append((name, arguments, client.name if client else ""))
         if progress is not None:
             await progress(1, 2, "half way")
         if name == "boom":
@@ -46,10 +48,10 @@ class ScriptedRunner:
             except asyncio.CancelledError:
                 self.cancelled.set()
                 raise
-        return Outcome(text=f"{name} done", meta={"n": len(self.calls)})
+        return Outcome(text=f"{name} done #{len(self.calls)}")
 
 
-class CountingServer(FleetSocketServer):
+class CountingServer(GatewaySocketServer):
     """Counts the connections it accepts (to see which ones the gateway reuses) and can drop
     them all, as the death of the worker's process would."""
 
@@ -82,10 +84,10 @@ async def serving(
     server = CountingServer(
         runner,  # type: ignore[arg-type]
         [],
-        {"api_version": "0.39.0"},
+        WorkerStatus(url="https://xo.test", api_version="0.39.0"),
         os.getpid() if allowed_pid is None else allowed_pid,
     )
-    server.description["tools"] = [TOOL]
+    server.description = server.description.model_copy(update={"tools": [TOOL]})
     server.writers = []
     task = server.task = asyncio.ensure_future(server.serve(path))
     try:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
+import re
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from support.fakes import Answer, FakeXo, tool_runner
+from support.fakes import Answer, Confirming, FakeXo, LogLines, captured_logs, tool_runner
 
-from xo_mcp.worker.calls import Outcome, ToolRunner, build_path, cap, encode_segment, render
-from xo_mcp.worker.meta import CONFIRM_META_KEY, MCP_DISABLED_META_KEY
+from xo_mcp.wire.messages import ClientIdentity
+from xo_mcp.worker.calls import Outcome, build_path, cap, encode_segment, render_answer
 from xo_mcp.worker.openapi import Operation, parse_spec
 from xo_mcp.worker.settings import Credentials, WorkerSettings
 from xo_mcp.worker.xo_client import XoRequestError, XoResponse
@@ -64,14 +64,24 @@ SPEC = {
 }
 
 
-def runner(answer: Answer, **settings: Any) -> tuple[ToolRunner, FakeXo, io.StringIO]:
+@pytest.fixture(autouse=True)
+def audit() -> Any:
+    with captured_logs() as lines:
+        yield lines
+
+
+def runner(answer: Answer, **settings: Any) -> tuple[Confirming, FakeXo]:
     fake = FakeXo(answer, replace(SETTINGS, **settings))
-    audit = io.StringIO()
-    return tool_runner(fake, parse_spec(SPEC, actions=True), audit=audit), fake, audit
+    return tool_runner(fake, parse_spec(SPEC, actions=True)), fake
 
 
-def audit_lines(stream: io.StringIO) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stream.getvalue().splitlines()]
+def audit_lines(lines: LogLines) -> list[dict[str, Any]]:
+    return lines.audit()
+
+
+def xo_calls(fake: FakeXo) -> list[Any]:
+    """What reached XO, without the target lookups that precede a confirmation."""
+    return [call for call in fake.calls if not (call[0] == "GET" and call[1].startswith("/vms/v"))]
 
 
 def ok(text: str = "| a |", content_type: str = MARKDOWN) -> Answer:
@@ -137,29 +147,31 @@ def test_cap() -> None:
     assert "`filter`, `fields` or `limit`" in capped
 
 
-def test_render() -> None:
-    assert render(response(text='{"a":[1,2]}')) == '{\n  "a": [\n    1,\n    2\n  ]\n}'
-    assert render(response(text='{"name":"café"}')) == '{\n  "name": "café"\n}'
-    assert render(response(text="| a |\n| --- |", content_type=MARKDOWN)) == "| a |\n| --- |"
+def test_render_answer() -> None:
+    assert render_answer(response(text='{"a":[1,2]}')) == '{\n  "a": [\n    1,\n    2\n  ]\n}'
+    assert render_answer(response(text='{"name":"café"}')) == '{\n  "name": "café"\n}'
+    assert render_answer(response(text="| a |\n| --- |", content_type=MARKDOWN)) == "| a |\n| --- |"
     with pytest.raises(XoRequestError, match="invalid JSON"):
-        render(response(text="{not json"))
-    assert render(response(204, "")) == ""
+        render_answer(response(text="{not json"))
+    assert render_answer(response(204, "")) == ""
     truncated = XoResponse(200, JSON, '{"a": [1, 2', {}, truncated=True)
-    assert render(truncated).startswith('{"a": [1, 2\n\n[truncated: XO\'s answer was too long')
+    assert render_answer(truncated).startswith(
+        '{"a": [1, 2\n\n[truncated: XO\'s answer was too long'
+    )
 
 
 # --- queries --------------------------------------------------------------------------------------
 
 
-async def test_query_sends_markdown_and_default_fields() -> None:
-    tool_runner, fake, _ = runner(ok())
+async def test_query_sends_markdown_and_default_fields(audit: LogLines) -> None:
+    tool_runner, fake = runner(ok())
     outcome = await tool_runner.run("vms_query", {"operation": "GetVms"})
     assert outcome == Outcome("| a |")
     assert fake.calls == [("GET", "/vms", {"markdown": "true", "fields": "name_label,uuid"}, None)]
 
 
-async def test_query_arguments() -> None:
-    tool_runner, fake, _ = runner(ok())
+async def test_query_arguments(audit: LogLines) -> None:
+    tool_runner, fake = runner(ok())
     arguments = {"operation": "GetVms", "filter": "power_state:Running", "fields": "*", "limit": 2}
     await tool_runner.run("vms_query", arguments)
     await tool_runner.run("vms_query", {"operation": "GetVms", "fields": "", "limit": 2.5})
@@ -177,23 +189,23 @@ async def test_query_arguments() -> None:
     assert fake.calls[2][2]["limit"] == "3"
 
 
-async def test_query_of_one_object() -> None:
-    tool_runner, fake, _ = runner(ok('{"id":"v/1"}', JSON))
+async def test_query_of_one_object(audit: LogLines) -> None:
+    tool_runner, fake = runner(ok('{"id":"v/1"}', JSON))
     outcome = await tool_runner.run("vms_query", {"operation": "GetVm", "id": "v/1"})
     assert fake.calls[0][1] == "/vms/v%2F1"
     assert outcome.text == '{\n  "id": "v/1"\n}'
 
 
-async def test_query_without_its_id_sends_nothing() -> None:
-    tool_runner, fake, _ = runner(ok())
+async def test_query_without_its_id_sends_nothing(audit: LogLines) -> None:
+    tool_runner, fake = runner(ok())
     outcome = await tool_runner.run("vms_query", {"operation": "GetVm"})
     assert outcome.is_error
     assert outcome.text == "Failed to query vms: GetVm (GET /vms/{id}) needs `id`"
     assert fake.calls == []
 
 
-async def test_invalid_arguments_send_nothing() -> None:
-    tool_runner, fake, _ = runner(ok())
+async def test_invalid_arguments_send_nothing(audit: LogLines) -> None:
+    tool_runner, fake = runner(ok())
     outcome = await tool_runner.run("vms_query", {"operation": "DeleteVm", "limit": "2"})
     assert outcome.is_error
     assert outcome.text.startswith("Invalid arguments for vms_query: `operation` must be one of")
@@ -201,30 +213,30 @@ async def test_invalid_arguments_send_nothing() -> None:
     assert fake.calls == []
 
 
-async def test_unknown_tool() -> None:
-    tool_runner, _, _ = runner(ok())
+async def test_unknown_tool(audit: LogLines) -> None:
+    tool_runner, _ = runner(ok())
     assert await tool_runner.run("nope", {}) == Outcome("Unknown tool: nope", is_error=True)
 
 
-async def test_xo_errors_become_tool_errors() -> None:
+async def test_xo_errors_become_tool_errors(audit: LogLines) -> None:
     error = XoRequestError("XO API error (404 Not Found): no such VM x", status=404)
-    tool_runner, _, _ = runner(lambda *_: error)
+    tool_runner, _ = runner(lambda *_: error)
     outcome = await tool_runner.run("vms_query", {"operation": "GetVm", "id": "x"})
     assert outcome == Outcome(
         "Failed to query vms: XO API error (404 Not Found): no such VM x", True
     )
 
 
-async def test_kill_switch_is_flagged() -> None:
+async def test_kill_switch_is_flagged(audit: LogLines) -> None:
     error = XoRequestError("MCP disabled by admin: …", status=503, mcp_disabled=True)
-    tool_runner, _, _ = runner(lambda *_: error)
+    tool_runner, _ = runner(lambda *_: error)
     outcome = await tool_runner.run("vms_query", {"operation": "GetVms"})
     assert outcome.is_error and "MCP disabled by admin" in outcome.text
-    assert outcome.meta == {MCP_DISABLED_META_KEY: True}
+    assert outcome.mcp_disabled
 
 
-async def test_long_outputs_are_capped() -> None:
-    tool_runner, _, _ = runner(ok("y" * 500), max_response_chars=100)
+async def test_long_outputs_are_capped(audit: LogLines) -> None:
+    tool_runner, _ = runner(ok("y" * 500), max_response_chars=100)
     outcome = await tool_runner.run("vms_query", {"operation": "GetVms"})
     assert outcome.text.startswith("y" * 100 + "\n\n[truncated: showing the first 100 of 500")
 
@@ -241,6 +253,11 @@ def task_flow(statuses: list[str], action_status: int = 202) -> Answer:
             if action_status == 204:
                 return response(204, "", "")
             return response(202, '{"taskId": "t1"}')
+        if path.startswith("/vms/"):
+            vm = {"id": path.split("/")[2], "name_label": "web-01", "type": "VM"}
+            return response(200, json.dumps({**vm, "power_state": "Halted", "$pool": "p1"}))
+        if path.startswith("/pools/"):
+            return response(200, '{"name_label": "prod-a"}')
         status = remaining.pop(0) if len(remaining) > 1 else remaining[0]
         task = {"id": "t1", "status": status, "start": 1, "properties": {"name": "x"}}
         if status != "pending":
@@ -251,45 +268,55 @@ def task_flow(statuses: list[str], action_status: int = 202) -> Answer:
     return answer
 
 
-async def confirm_token(tool_runner: ToolRunner, arguments: dict[str, Any]) -> str:
-    outcome = await tool_runner.run("vms_action", arguments)
-    assert not outcome.is_error
-    confirmation = outcome.confirmation
-    assert confirmation is not None
-    token: str = confirmation["token"]
-    return token
+TOKEN = re.compile(r'`confirm_token: "([^"]+)"`')
 
 
-async def test_an_action_first_asks_for_confirmation() -> None:
-    tool_runner, fake, audit = runner(task_flow(["success"]))
-    arguments = {"operation": "StartVm", "id": "v1", "body": {"hostId": "h"}}
+def token_in(outcome: Outcome) -> str:
+    found = TOKEN.search(outcome.text)
+    assert found is not None and not outcome.is_error, outcome.text
+    return found.group(1)
+
+
+async def confirm_token(
+    tool_runner: Confirming, arguments: dict[str, Any], tool: str = "vms_action"
+) -> str:
+    return token_in(await tool_runner.run(tool, arguments))
+
+
+async def test_an_action_first_asks_for_confirmation(audit: LogLines) -> None:
+    tool_runner, fake = runner(task_flow(["success"]))
+    arguments = {"operation": "StartVm", "id": "v1", "body": {"hostId": "h", "password": "pw"}}
     outcome = await tool_runner.run("vms_action", arguments)
-    assert fake.calls == []
+    # Nothing ran: the VM and its pool were only looked up, by name, for the preview.
+    assert xo_calls(fake) == [("GET", "/pools/p1", {"fields": "name_label"}, None)]
+    assert fake.calls[0][:2] == ("GET", "/vms/v1")
     lines = outcome.text.splitlines()
-    assert lines[:5] == [
-        "## Confirmation Required",
-        "**Operation**: StartVm",
-        "**Method**: POST",
-        "**Path**: /vms/v1/actions/start",
-        '**Body**: {"hostId": "h"}',
-    ]
-    token = outcome.meta[CONFIRM_META_KEY]["token"]
+    assert lines[:2] == ["## Confirmation Required", "**Operation**: StartVm"]
+    assert "**Target**: VM web-01, id v1, state Halted, pool prod-a" in lines
+    assert "**Request**: POST /vms/v1/actions/start" in lines
+    assert '  "hostId": "h",' in lines and '  "password": "********"' in lines
+    assert "pw" not in outcome.text.replace("password", "")
+    token = token_in(outcome)
     assert f'`confirm_token: "{token}"`' in outcome.text
-    assert outcome.meta[CONFIRM_META_KEY]["path"] == "/vms/v1/actions/start"
     (line,) = audit_lines(audit)
-    assert line["outcome"] == "confirmation_requested" and line["body_keys"] == ["hostId"]
+    assert line["outcome"] == "confirmation_requested" and line["body_keys"] == [
+        "hostId",
+        "password",
+    ]
+    assert line["target"] == "web-01" and line["path"] == "/vms/v1/actions/start"
 
 
-async def test_confirmed_action_runs_once() -> None:
-    tool_runner, fake, audit = runner(task_flow(["success"]))
+async def test_confirmed_action_runs_once(audit: LogLines) -> None:
+    tool_runner, fake = runner(task_flow(["success"]))
     arguments = {"operation": "StartVm", "id": "v1"}
     token = await confirm_token(tool_runner, arguments)
     outcome = await tool_runner.run("vms_action", {**arguments, "confirm_token": token})
     assert outcome == Outcome('{\n  "taskId": "t1"\n}')
-    assert fake.calls == [("POST", "/vms/v1/actions/start", None, None)]
+    assert xo_calls(fake)[-1] == ("POST", "/vms/v1/actions/start", None, None)
+    posts = len(fake.calls)
     replay = await tool_runner.run("vms_action", {**arguments, "confirm_token": token})
     assert replay.is_error and "Invalid or expired confirmation token" in replay.text
-    assert len(fake.calls) == 1
+    assert len(fake.calls) == posts
     outcomes = [line["outcome"] for line in audit_lines(audit)]
     assert outcomes == ["confirmation_requested", "success", "refused"]
 
@@ -302,47 +329,51 @@ async def test_confirmed_action_runs_once() -> None:
         {"body": {"hostId": "elsewhere"}},
     ],
 )
-async def test_a_token_only_confirms_its_own_request(changed: dict[str, Any]) -> None:
-    tool_runner, fake, _ = runner(task_flow(["success"]))
+async def test_a_token_only_confirms_its_own_request(
+    changed: dict[str, Any], audit: LogLines
+) -> None:
+    tool_runner, fake = runner(task_flow(["success"]))
     arguments = {"operation": "StartVm", "id": "v1"}
     token = await confirm_token(tool_runner, arguments)
     outcome = await tool_runner.run("vms_action", {**arguments, **changed, "confirm_token": token})
     assert outcome.is_error and "cannot confirm anything else" in outcome.text
-    assert fake.calls == []
+    assert [call for call in fake.calls if call[0] != "GET"] == []
+    again = await tool_runner.run("vms_action", {**arguments, "confirm_token": token})
+    assert again.is_error and "Invalid or expired" in again.text  # a misused token is spent
 
 
-async def test_tokens_are_bound_to_the_principal() -> None:
-    tool_runner, fake, _ = runner(task_flow(["success"]))
+async def test_tokens_are_bound_to_the_client(audit: LogLines) -> None:
+    tool_runner, fake = runner(task_flow(["success"]))
     arguments = {"operation": "StartVm", "id": "v1"}
-    outcome = await tool_runner.run("vms_action", arguments, principal="alice")
-    token = outcome.meta[CONFIRM_META_KEY]["token"]
+    alice, mallory = ClientIdentity(name="alice"), ClientIdentity(name="mallory")
+    token = token_in(await tool_runner.run("vms_action", arguments, client=alice))
     stolen = await tool_runner.run(
-        "vms_action", {**arguments, "confirm_token": token}, principal="mallory"
+        "vms_action", {**arguments, "confirm_token": token}, client=mallory
     )
     assert stolen.is_error and "another client" in stolen.text
-    assert fake.calls == []
+    assert [call for call in fake.calls if call[0] != "GET"] == []
 
 
-async def test_instance_names_prefix_tokens_and_audit_lines() -> None:
-    tool_runner, _, audit = runner(task_flow(["success"]), instance="production")
+async def test_instance_names_prefix_tokens_and_audit_lines(audit: LogLines) -> None:
+    tool_runner, _ = runner(task_flow(["success"]), instance="production")
     token = await confirm_token(tool_runner, {"operation": "DeleteVm", "id": "v1"})
     assert token.startswith("production.")
     assert audit_lines(audit)[0]["instance"] == "production"
 
 
-async def test_multi_placeholder_action() -> None:
-    tool_runner, fake, _ = runner(task_flow(["success"], action_status=204))
+async def test_multi_placeholder_action(audit: LogLines) -> None:
+    tool_runner, fake = runner(task_flow(["success"], action_status=204))
     arguments = {"operation": "PutVmTag", "id": "v1", "tag": "a/b"}
     token = await confirm_token(tool_runner, arguments)
     outcome = await tool_runner.run("vms_action", {**arguments, "confirm_token": token})
-    assert fake.calls == [("PUT", "/vms/v1/tags/a%2Fb", None, None)]
+    assert xo_calls(fake)[-1] == ("PUT", "/vms/v1/tags/a%2Fb", None, None)
     assert outcome.text == "PutVmTag succeeded (HTTP 204, no content)."
     missing = await tool_runner.run("vms_action", {"operation": "PutVmTag", "id": "v1"})
     assert missing.is_error and "needs `tag`" in missing.text
 
 
-async def test_body_is_checked_before_anything_else() -> None:
-    tool_runner, fake, _ = runner(task_flow(["success"]))
+async def test_body_is_checked_before_anything_else(audit: LogLines) -> None:
+    tool_runner, fake = runner(task_flow(["success"]))
     outcome = await tool_runner.run(
         "vdis_action", {"operation": "CreateVdi", "body": {"name_label": "x", "size": 1}}
     )
@@ -352,8 +383,8 @@ async def test_body_is_checked_before_anything_else() -> None:
     assert fake.calls == []
 
 
-async def test_wait_returns_the_final_task_status_with_progress() -> None:
-    tool_runner, fake, _ = runner(task_flow(["pending", "pending", "success"]))
+async def test_wait_returns_the_final_task_status_with_progress(audit: LogLines) -> None:
+    tool_runner, fake = runner(task_flow(["pending", "pending", "success"]))
     seen: list[tuple[float, float | None, str | None]] = []
 
     async def progress(value: float, total: float | None, message: str | None) -> None:
@@ -367,20 +398,22 @@ async def test_wait_returns_the_final_task_status_with_progress() -> None:
     assert not outcome.is_error
     assert outcome.text.startswith("Task t1 finished: success\n")
     assert json.loads(outcome.text.split("\n", 1)[1])["result"] == {"id": "new"}
-    assert [call[1] for call in fake.calls] == ["/vms/v1/actions/start"] + ["/tasks/t1"] * 3
+    assert [call[1] for call in xo_calls(fake)] == (
+        ["/pools/p1", "/vms/v1/actions/start"] + ["/tasks/t1"] * 3
+    )
     assert len(seen) == 2 and all(m and "task t1 pending" in m for _, _, m in seen)
 
 
-async def test_wait_reports_a_failed_task_as_an_error() -> None:
-    tool_runner, _, _ = runner(task_flow(["failure"]))
+async def test_wait_reports_a_failed_task_as_an_error(audit: LogLines) -> None:
+    tool_runner, _ = runner(task_flow(["failure"]))
     arguments = {"operation": "StartVm", "id": "v1", "wait": True}
     token = await confirm_token(tool_runner, arguments)
     outcome = await tool_runner.run("vms_action", {**arguments, "confirm_token": token})
     assert outcome.is_error and outcome.text.startswith("Task t1 finished: failure")
 
 
-async def test_wait_gives_up_after_its_budget() -> None:
-    tool_runner, _, _ = runner(task_flow(["pending"]), wait_timeout_s=0.01)
+async def test_wait_gives_up_after_its_budget(audit: LogLines) -> None:
+    tool_runner, _ = runner(task_flow(["pending"]), wait_timeout_s=0.01)
     arguments = {"operation": "StartVm", "id": "v1", "wait": True}
     token = await confirm_token(tool_runner, arguments)
     outcome = await tool_runner.run("vms_action", {**arguments, "confirm_token": token})
@@ -388,13 +421,15 @@ async def test_wait_gives_up_after_its_budget() -> None:
     assert outcome.text.startswith("Task t1 is still pending after 0.01s")
 
 
-async def test_wait_when_following_the_task_fails() -> None:
+async def test_wait_when_following_the_task_fails(audit: LogLines) -> None:
     def answer(method: str, path: str, query: Any, body: Any) -> XoResponse | Exception:
         if method == "POST":
             return response(202, '{"taskId": "t1"}')
+        if path.startswith("/vms/"):
+            return response(200, '{"id": "v1", "name_label": "web-01"}')
         return XoRequestError("Request to XO server timed out after 1s.")
 
-    tool_runner, _, audit = runner(answer)
+    tool_runner, _ = runner(answer)
     arguments = {"operation": "StartVm", "id": "v1", "wait": True}
     token = await confirm_token(tool_runner, arguments)
     outcome = await tool_runner.run("vms_action", {**arguments, "confirm_token": token})
@@ -403,25 +438,24 @@ async def test_wait_when_following_the_task_fails() -> None:
     assert audit_lines(audit)[-1]["outcome"] == "success"
 
 
-async def test_wait_without_a_task_returns_the_answer() -> None:
-    tool_runner, fake, _ = runner(task_flow(["success"], action_status=204))
+async def test_wait_without_a_task_returns_the_answer(audit: LogLines) -> None:
+    tool_runner, fake = runner(task_flow(["success"], action_status=204))
     arguments = {"operation": "DeleteVm", "id": "v1", "wait": True}
     token = await confirm_token(tool_runner, arguments)
     outcome = await tool_runner.run("vms_action", {**arguments, "confirm_token": token})
     assert outcome.text == "DeleteVm succeeded (HTTP 204, no content)."
-    assert len(fake.calls) == 1
+    assert [call[0] for call in xo_calls(fake)] == ["GET", "DELETE"]  # the pool, the VM
 
 
-async def test_failed_action_is_audited_without_xo_text_or_body() -> None:
+async def test_failed_action_is_audited_without_xo_text_or_body(audit: LogLines) -> None:
     error = XoRequestError(
         'XO API error (422 Unprocessable Entity): {"error":{"body.password":{"value":"hunter2"}}}',
         status=422,
         summary="XO API error (422 Unprocessable Entity)",
     )
-    tool_runner, _, audit = runner(lambda *_: error)
+    tool_runner, _ = runner(lambda *_: error)
     arguments = {"operation": "CreateVdi", "body": {"srId": "hunter2"}}
-    outcome = await tool_runner.run("vdis_action", arguments)
-    token = outcome.meta[CONFIRM_META_KEY]["token"]
+    token = await confirm_token(tool_runner, arguments, "vdis_action")
     failed = await tool_runner.run("vdis_action", {**arguments, "confirm_token": token})
     assert failed.is_error and failed.text.startswith("Failed to execute vdis action: XO API error")
     assert "hunter2" not in audit.getvalue()
@@ -435,18 +469,18 @@ async def test_failed_action_is_audited_without_xo_text_or_body() -> None:
 # --- utility tools --------------------------------------------------------------------------------
 
 
-async def test_check_connection() -> None:
-    tool_runner, fake, _ = runner(ok("[]", JSON))
+async def test_check_connection(audit: LogLines) -> None:
+    tool_runner, fake = runner(ok("[]", JSON))
     outcome = await tool_runner.run("check_connection", {})
     assert outcome == Outcome("Connection to XO server successful.")
     assert fake.calls == [("GET", "/pools", {"limit": "1"}, None)]
-    failing, _, _ = runner(lambda *_: XoRequestError("Authentication failed: check XO_TOKEN"))
+    failing, _ = runner(lambda *_: XoRequestError("Authentication failed: check XO_TOKEN"))
     outcome = await failing.run("check_connection", None)
     assert outcome == Outcome("Connection test failed: Authentication failed: check XO_TOKEN", True)
 
 
-async def test_infrastructure_summary() -> None:
-    tool_runner, fake, _ = runner(lambda m, path, q, b: response(200, f"table of {path}", MARKDOWN))
+async def test_infrastructure_summary(audit: LogLines) -> None:
+    tool_runner, fake = runner(lambda m, path, q, b: response(200, f"table of {path}", MARKDOWN))
     outcome = await tool_runner.run("get_infrastructure_summary", {})
     assert outcome.text == (
         "## Pools\ntable of /pools\n\n## Hosts\ntable of /hosts\n\n## VMs\ntable of /vms"
@@ -456,13 +490,13 @@ async def test_infrastructure_summary() -> None:
         ("/pools", "id,name_label"),
         ("/vms", "id,power_state"),
     ]
-    failing, _, _ = runner(lambda *_: XoRequestError("Cannot connect"))
+    failing, _ = runner(lambda *_: XoRequestError("Cannot connect"))
     outcome = await failing.run("get_infrastructure_summary", {})
     assert outcome == Outcome("Failed to get infrastructure summary: Cannot connect", True)
 
 
-async def test_utility_tools_refuse_unknown_arguments() -> None:
-    tool_runner, fake, _ = runner(ok())
+async def test_utility_tools_refuse_unknown_arguments(audit: LogLines) -> None:
+    tool_runner, fake = runner(ok())
     outcome = await tool_runner.run("search_documentation", {"topic": "nope"})
     assert outcome.is_error and "`topic` must be one of: installation" in outcome.text
     outcome = await tool_runner.run("check_connection", {"verbose": True})

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,8 @@ from support.clients import ERAS, LEGACY, MODERN, text
 from support.processes import Sim, own_sim, worker_env
 from worker.kit import audit_lines, call, worker
 
-from xo_mcp.worker.meta import CONFIRM_META_KEY, PRINCIPAL_META_KEY
-
 pytestmark = pytest.mark.anyio
+TOKEN = re.compile(r'`confirm_token: "([^"]+)"`')
 
 
 def actions_env(sim: Sim, **extra: str) -> dict[str, str]:
@@ -38,10 +38,9 @@ async def token_for(client: Any, tool: str, arguments: dict[str, Any], **options
     result = await client.call_tool(tool, arguments, **options)
     assert not result.is_error, text(result)
     assert text(result).startswith("## Confirmation Required")
-    confirmation = (result.meta or {})[CONFIRM_META_KEY]
-    token: str = confirmation["token"]
-    assert f'confirm_token: "{token}"' in text(result)
-    return token
+    found = TOKEN.search(text(result))
+    assert found is not None, text(result)
+    return found.group(1)
 
 
 @pytest.mark.parametrize("mode", ERAS)
@@ -62,9 +61,7 @@ async def test_multi_placeholder_path_uses_each_argument(fresh_sim: Sim) -> None
     vm_id = halted_vm(fresh_sim)
     arguments = {"operation": "PutVmTag", "id": vm_id, "tag": "a/b c"}
     async with worker(actions_env(fresh_sim)) as client:
-        result = await client.call_tool("vms_action", arguments)
-        assert f"**Path**: /vms/{vm_id}/tags/a%2Fb%20c" in text(result)
-        token = (result.meta or {})[CONFIRM_META_KEY]["token"]
+        token = await token_for(client, "vms_action", arguments)
         await call(client, "vms_action", {**arguments, "confirm_token": token})
         missing, is_error = await call(client, "vms_action", {"operation": "PutVmTag", "id": vm_id})
     assert "a/b c" in vm(fresh_sim, vm_id)["tags"]  # not the VM id, as the official server does
@@ -116,18 +113,6 @@ async def test_a_token_bound_to_another_body_or_tool(fresh_sim: Sim) -> None:
     assert vm(fresh_sim, vm_id)["power_state"] == "Halted"
 
 
-async def test_a_token_is_bound_to_the_principal(fresh_sim: Sim) -> None:
-    vm_id = halted_vm(fresh_sim)
-    arguments = {"operation": "PutVmTag", "id": vm_id, "tag": "mine"}
-    async with worker(actions_env(fresh_sim)) as client:
-        token = await token_for(client, "vms_action", arguments, meta={PRINCIPAL_META_KEY: "alice"})
-        result = await client.call_tool(
-            "vms_action", {**arguments, "confirm_token": token}, meta={PRINCIPAL_META_KEY: "bob"}
-        )
-    assert result.is_error and "issued to another client" in text(result)
-    assert "mine" not in vm(fresh_sim, vm_id)["tags"]
-
-
 async def test_instance_name_prefixes_tokens(fresh_sim: Sim) -> None:
     arguments = {"operation": "DeleteVm", "id": halted_vm(fresh_sim)}
     async with worker(actions_env(fresh_sim), args=("--instance", "staging")) as client:
@@ -160,8 +145,13 @@ async def test_elicitation_accepted_runs_the_action(fresh_sim: Sim, mode: str) -
     assert not is_error and message == "PutVmTag succeeded (HTTP 204, no content)."
     assert "asked" in vm(fresh_sim, vm_id)["tags"]
     (question,) = seen
-    assert question == (
-        f"The assistant wants to run PutVmTag on instance lab:\nPUT /vms/{vm_id}/tags/asked"
+    lines = question.splitlines()
+    assert lines[0] == "The assistant wants to run an action on Xen Orchestra."
+    assert "**Operation**: PutVmTag on instance lab" in lines
+    assert f"**Request**: PUT /vms/{vm_id}/tags/asked" in lines
+    name = vm(fresh_sim, vm_id)["name_label"]
+    assert any(
+        line.startswith(f"**Target**: VM {name}, id {vm_id}, state Halted") for line in lines
     )
 
 
@@ -218,12 +208,21 @@ async def test_hostile_id_never_leaves_its_segment(fresh_sim: Sim) -> None:
     pools_before = fresh_sim.rest("/pools")
     arguments = {"operation": "DeleteVm", "id": "../pools"}
     async with worker(actions_env(fresh_sim)) as client:
-        result = await client.call_tool("vms_action", arguments)
-        assert "**Path**: /vms/..%2Fpools" in text(result)
-        token = (result.meta or {})[CONFIRM_META_KEY]["token"]
-        message, is_error = await call(client, "vms_action", {**arguments, "confirm_token": token})
-    assert is_error and "404 Not Found" in message
+        message, is_error = await call(client, "vms_action", arguments)
+    # Looked up as one segment (/vms/..%2Fpools): XO knows no such VM, so no token exists.
+    assert is_error and "XO has no vms object with id '../pools'" in message
+    assert "confirm_token" not in message
     assert fresh_sim.rest("/pools") == pools_before
+
+
+async def test_a_name_is_not_an_id(fresh_sim: Sim) -> None:
+    """A preview for `id=proxy-01` (a name) would ask a human to approve a certain 404."""
+    async with worker(actions_env(fresh_sim)) as client:
+        message, is_error = await call(
+            client, "vms_action", {"operation": "StartVm", "id": "proxy-01"}
+        )
+    assert is_error and "XO has no vms object with id 'proxy-01'" in message
+    assert "names are not accepted as ids" in message
 
 
 async def test_audit_lines_on_stderr(fresh_sim: Sim, tmp_path: Path) -> None:
@@ -239,8 +238,10 @@ async def test_audit_lines_on_stderr(fresh_sim: Sim, tmp_path: Path) -> None:
         user = {"operation": "CreateUser", "body": secret_body}
         token = await token_for(client, "users_action", user)
         await call(client, "users_action", {**user, "confirm_token": token})
-        gone = {"operation": "DeleteVm", "id": "no-such-vm"}
+        doomed = next(v["id"] for v in fresh_sim.rest("/vms", fields="id") if v["id"] != vm_id)
+        gone = {"operation": "DeleteVm", "id": doomed}
         token = await token_for(client, "vms_action", gone)
+        fresh_sim.delete(f"/vms/{doomed}")  # someone else was faster: XO will answer 404
         await call(client, "vms_action", {**gone, "confirm_token": token})
     lines = audit_lines(stderr)
     outcomes = [(line["operation"], line["outcome"]) for line in lines]
@@ -255,18 +256,26 @@ async def test_audit_lines_on_stderr(fresh_sim: Sim, tmp_path: Path) -> None:
     ]
     for line in lines:
         assert line["event"] == "xo_action" and line["instance"] == "audited"
-        assert {"ts", "method", "path", "duration_ms"} <= set(line)
+        assert line["client"] == "local" and {"ts", "level", "component"} <= set(line)
+        if line["outcome"] != "refused":  # a token that matches nothing names no request
+            assert {"method", "path"} <= set(line)
     assert lines[1] | {"ts": "", "duration_ms": 0} == {
         "ts": "",
+        "level": "info",
+        "component": "audit",
         "event": "xo_action",
         "operation": "PutVmTag",
         "method": "PUT",
         "path": f"/vms/{vm_id}/tags/audited",
+        "target": vm(fresh_sim, vm_id)["name_label"],
         "outcome": "success",
+        "client": "local",
+        "answered_by": "local",
         "duration_ms": 0,
         "instance": "audited",
         "status": 204,
     }
+    assert lines[2]["detail"].startswith("Invalid or expired confirmation token")
     assert lines[4]["body_keys"] == ["name", "password"] and lines[4]["status"] == 201
     assert lines[6]["status"] == 404 and lines[6]["detail"] == "XO API error (404 Not Found)"
     everything = stderr.read_text(encoding="utf-8")

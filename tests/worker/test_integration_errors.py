@@ -12,7 +12,7 @@ from support.clients import ERAS, LEGACY
 from support.processes import Sim, clean_env, free_port, own_sim, worker_env
 from worker.kit import call, run_worker, worker
 
-from xo_mcp.worker.exits import EXIT_MCP_DISABLED, EXIT_UNAVAILABLE
+from xo_mcp.wire.exits import EXIT_MCP_DISABLED, EXIT_UNAVAILABLE
 
 pytestmark = pytest.mark.anyio
 

@@ -20,7 +20,7 @@ from support.clients import ERAS, LEGACY, http_client, text, tool_names
 from support.processes import Sim, free_port, worker_env
 from worker.kit import run_worker, serving
 
-from xo_mcp.worker.exits import EXIT_FAILURE
+from xo_mcp.wire.exits import EXIT_FAILURE
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ from support.httpd import RecordingProxy, serve_in_thread
 from support.processes import Sim, free_port, worker_env
 from worker.kit import call, run_worker, worker
 
-from xo_mcp.worker.exits import EXIT_UNAVAILABLE
+from xo_mcp.wire.exits import EXIT_UNAVAILABLE
 
 pytestmark = pytest.mark.anyio
 

@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 from support.processes import Sim, clean_env
 from worker.kit import call, run_worker, worker
 
-from xo_mcp.worker.exits import EXIT_UNAVAILABLE
+from xo_mcp.wire.exits import EXIT_UNAVAILABLE
 
 pytestmark = pytest.mark.anyio
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from xo_mcp.worker.proxy import ProxySettings
+from xo_mcp.outbound import ProxySettings
 
 PROXY = "http://proxy.corp.example:3128"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from support.processes import PYTHON, clean_env
 
-from xo_mcp.worker.exits import EXIT_CONFIG
+from xo_mcp.wire.exits import EXIT_CONFIG
 from xo_mcp.worker.settings import (
     DEFAULT_DOCS_URL,
     DEFAULT_MAX_RESPONSE_CHARS,

@@ -7,8 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from xo_mcp import __version__
-from xo_mcp.fleet.config import DEFAULT_CONFIG_PATH, Fleet, FleetError, load_fleet, split_listen
+from xo_mcp import __version__, logs
+from xo_mcp.core import ListenAddress, RuntimeLayout
+from xo_mcp.fleet.config import DEFAULT_CONFIG_PATH, Fleet, FleetError, load_fleet
 
 EXIT_INVALID = 2
 
@@ -29,12 +30,11 @@ def _default_config() -> str:
     return os.environ.get("XO_MCP_FLEET_CONFIG", DEFAULT_CONFIG_PATH)
 
 
-def _listen(text: str) -> str:
+def _listen(text: str) -> ListenAddress:
     try:
-        split_listen(text)
+        return ListenAddress.parse(text, allow_unix=False)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,11 +111,12 @@ def _check(args: argparse.Namespace) -> int:
 def _render(args: argparse.Namespace) -> int:
     import secrets
 
-    from xo_mcp.fleet.render import RuntimeLayout, render
+    from xo_mcp.fleet.render import render_supervisord_conf
 
     fleet = _load(args.config, check_secrets=False)
     # A throwaway control password: the real one is made at each start and never written down.
-    print(render(fleet, RuntimeLayout(fleet.runtime_dir), secrets.token_urlsafe(16)), end="")
+    layout = RuntimeLayout(fleet.runtime_dir)
+    print(render_supervisord_conf(fleet, layout, secrets.token_urlsafe(16)), end="")
     return 0
 
 
@@ -136,7 +137,8 @@ def _run(args: argparse.Namespace) -> int:
 
     # First of all: until then, same-uid processes can read secrets from our environment.
     sandbox.make_non_dumpable()
-    from xo_mcp.fleet.launcher import Front, run_fleet
+    from xo_mcp.fleet.launcher import run_fleet
+    from xo_mcp.gateway.service import Serving
 
     fleet = _load(args.config)
     if args.instance is not None and args.instance not in fleet.instances:
@@ -157,7 +159,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"xo-mcp-fleet: --listen: {exposure}", file=sys.stderr)
         return EXIT_INVALID
     stdio = args.stdio or (args.listen is None and fleet.gateway.listen is None)
-    return run_fleet(fleet, Front(stdio=stdio, listen=args.listen, instance=args.instance))
+    listen = None if stdio else (args.listen or fleet.gateway.listen)
+    return run_fleet(fleet, Serving(stdio=stdio, listen=listen, instance=args.instance))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -169,6 +172,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    logs.configure(program="xo-mcp-fleet", component="launcher")
     handlers = {"check": _check, "render": _render, "init": _init, "run": _run, "demo": _demo}
     try:
         code = handlers[args.command](args)

@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     Strict,
     StringConstraints,
     ValidationError,
@@ -27,9 +28,9 @@ from pydantic import (
     model_validator,
 )
 
+from xo_mcp.core import ListenAddress
 from xo_mcp.fleet.toml_lines import KeyLines
 from xo_mcp.secretfile import SecretFileError, read_secret_file
-from xo_mcp.sockets import is_loopback
 
 DEFAULT_CONFIG_PATH = "/etc/xo-mcp/fleet.toml"
 CA_BUNDLE_MAX_BYTES = 16 * 1024 * 1024  # a whole system trust store fits
@@ -91,14 +92,7 @@ def _http_url(value: str, what: str) -> str:
     return value.rstrip("/")
 
 
-def split_listen(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8080, got {value!r}")
-    return host.strip("[]"), int(port)
-
-
-class Proxy(_Strict):
+class ProxyOverride(_Strict):
     """Overrides the container's HTTP(S)_PROXY / NO_PROXY for one worker."""
 
     http: str | None = None
@@ -111,13 +105,13 @@ class Proxy(_Strict):
         return None if value is None else _http_url(value, "a proxy")
 
 
-class Defaults(_Strict):
+class DefaultSettings(_Strict):
     timeout_s: float = Field(default=30.0, gt=0, le=600)
     actions: bool = False
     deny: list[str] = Field(default_factory=list)
 
 
-class Supervision(_Strict):
+class SupervisionSettings(_Strict):
     """How the launcher brings instances back (seconds)."""
 
     disabled_poll_s: float = Field(default=15.0, gt=0, le=3600)
@@ -132,7 +126,7 @@ class Secret(_Strict):
     env: str | None = None
 
 
-class Instance(_Strict):
+class InstanceSettings(_Strict):
     url: str
     token_file: FilePath | None = None
     token_env: EnvName | None = None
@@ -142,7 +136,7 @@ class Instance(_Strict):
     actions: bool | None = None
     deny: list[str] | None = None
     timeout_s: float | None = Field(default=None, gt=0, le=600)
-    proxy: Proxy | None = None
+    proxy: ProxyOverride | None = None
     ca_bundle: FilePath | None = None
     tls_insecure: bool = False
 
@@ -166,7 +160,7 @@ class Instance(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _one_credential(self) -> Instance:
+    def _one_credential(self) -> InstanceSettings:
         token = [k for k in ("token_file", "token_env") if getattr(self, k) is not None]
         password = [k for k in ("password_file", "password_env") if getattr(self, k) is not None]
         if len(token) > 1 or len(password) > 1:
@@ -191,7 +185,7 @@ class Instance(_Strict):
         return "password", Secret(file=self.password_file, env=self.password_env)
 
 
-class Client(_Strict):
+class ClientSettings(_Strict):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     token_file: FilePath | None = None
     token_env: EnvName | None = None
@@ -199,42 +193,45 @@ class Client(_Strict):
     read_only: bool = False
 
     @model_validator(mode="after")
-    def _one_token(self) -> Client:
+    def _one_token(self) -> ClientSettings:
         if (self.token_file is None) == (self.token_env is None):
             raise ValueError("a client needs exactly one of token_file or token_env")
         return self
 
 
-class Gateway(_Strict):
-    listen: str | None = None
+def _listen_address(value: Any) -> ListenAddress:
+    if isinstance(value, ListenAddress):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8080, got {value!r}")
+    return ListenAddress.parse(value, allow_unix=False)
+
+
+Listen = Annotated[ListenAddress, PlainValidator(_listen_address)]
+
+
+class GatewaySettings(_Strict):
+    listen: Listen | None = None
     allow_unauthenticated: bool = False
     max_request_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     allowed_hosts: list[str] = Field(default_factory=list)
-    clients: list[Client] = Field(default_factory=list)
-
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, value: str | None) -> str | None:
-        if value is not None:
-            split_listen(value)
-        return value
+    clients: list[ClientSettings] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _exposure(self) -> Gateway:
+    def _exposure(self) -> GatewaySettings:
         problem = self.exposure_problem(self.listen)
         if problem:
             raise ValueError(problem)
         return self
 
-    def exposure_problem(self, listen: str | None) -> str | None:
+    def exposure_problem(self, listen: ListenAddress | None) -> str | None:
         """Why serving on `listen` would expose MCP unauthenticated (None if it would not)."""
         if listen is None:
             return None
-        host, _ = split_listen(listen)
-        if is_loopback(host) or self.clients or self.allow_unauthenticated:
+        if listen.is_loopback or self.clients or self.allow_unauthenticated:
             return None
         return (
-            f"listen = {listen!r} reaches beyond loopback without [[gateway.clients]]: "
+            f"listen = {str(listen)!r} reaches beyond loopback without [[gateway.clients]]: "
             "add clients with bearer tokens, or set allow_unauthenticated = true knowingly"
         )
 
@@ -242,14 +239,14 @@ class Gateway(_Strict):
 class Fleet(_Strict):
     sandbox: Literal["required", "warn", "off"] = "warn"
     runtime_dir: FilePath = Path(DEFAULT_RUNTIME_DIR)
-    gateway: Gateway = Field(default_factory=Gateway)
-    defaults: Defaults = Field(default_factory=Defaults)
-    supervision: Supervision = Field(default_factory=Supervision)
-    instances: dict[InstanceName, Instance]
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    defaults: DefaultSettings = Field(default_factory=DefaultSettings)
+    supervision: SupervisionSettings = Field(default_factory=SupervisionSettings)
+    instances: dict[InstanceName, InstanceSettings]
 
     @field_validator("instances")
     @classmethod
-    def _not_empty(cls, value: dict[str, Instance]) -> dict[str, Instance]:
+    def _not_empty(cls, value: dict[str, InstanceSettings]) -> dict[str, InstanceSettings]:
         if not value:
             raise ValueError("at least one [instances.<name>] table is needed")
         return value
@@ -344,7 +341,7 @@ def _where(path: str, lines: KeyLines, loc: Loc, problem: str) -> str:
 
 
 def _reference_problems(
-    instances: Collection[str], clients: Mapping[int, Client]
+    instances: Collection[str], clients: Mapping[int, ClientSettings]
 ) -> list[tuple[Loc, str]]:
     """What one table cannot know alone: names used twice, scopes naming unknown instances."""
     problems: list[tuple[Loc, str]] = []
@@ -373,7 +370,7 @@ def _reference_problems(
 
 
 def _secret_sources(
-    instances: Mapping[str, Instance], clients: Mapping[int, Client]
+    instances: Mapping[str, InstanceSettings], clients: Mapping[int, ClientSettings]
 ) -> list[SecretSource]:
     sources: list[SecretSource] = []
     for name, instance in instances.items():
@@ -411,23 +408,25 @@ def _secret_problems(
     return problems
 
 
-def _valid_parts(data: Any) -> tuple[dict[str, Instance], dict[int, Client], list[str], bool]:
+def _valid_parts(
+    data: Any,
+) -> tuple[dict[str, InstanceSettings], dict[int, ClientSettings], list[str], bool]:
     """The instance and client tables that are valid on their own, in a file that is not (and
     every instance name): their secrets and references are checked too, so that one run of
     `check` lists every problem."""
     data = data if isinstance(data, dict) else {}
-    instances: dict[str, Instance] = {}
+    instances: dict[str, InstanceSettings] = {}
     raw_instances = data.get("instances")
     raw_instances = raw_instances if isinstance(raw_instances, dict) else {}
     for name, table in raw_instances.items():
         with contextlib.suppress(ValidationError):
-            instances[name] = Instance.model_validate(table)
-    clients: dict[int, Client] = {}
+            instances[name] = InstanceSettings.model_validate(table)
+    clients: dict[int, ClientSettings] = {}
     gateway = data.get("gateway")
     raw_clients = gateway.get("clients") if isinstance(gateway, dict) else None
     for index, table in enumerate(raw_clients if isinstance(raw_clients, list) else []):
         with contextlib.suppress(ValidationError):
-            clients[index] = Client.model_validate(table)
+            clients[index] = ClientSettings.model_validate(table)
     return instances, clients, list(raw_instances), data.get("sandbox") != "off"
 
 

@@ -19,14 +19,16 @@ from typing import Any
 import tomli_w
 
 from xo_mcp.asgi import serve_asgi
+from xo_mcp.core import ListenAddress
 from xo_mcp.fleet.config import parse_fleet
-from xo_mcp.fleet.launcher import Front, Launcher
+from xo_mcp.fleet.launcher import Launcher
+from xo_mcp.gateway.service import Serving
 from xo_mcp.sim.app import Simulator
 from xo_mcp.sim.inventory import InventorySize
 from xo_mcp.sim.state import SimConfig
 from xo_mcp.sockets import tcp_listener
 
-DEFAULT_LISTEN = "127.0.0.1:8080"
+DEFAULT_LISTEN = ListenAddress("127.0.0.1", 8080)
 STAGING_PASSWORD_ENV = "XO_DEMO_STAGING_PASSWORD"  # noqa: S105 (a variable name, not a value)
 
 
@@ -34,15 +36,15 @@ def _bind_loopback(port: int = 0) -> socket.socket:
     return tcp_listener("127.0.0.1", port)
 
 
-def _listen_address(requested: str | None) -> str:
+def _listen_address(requested: ListenAddress | None) -> ListenAddress:
     """The demo's HTTP port: as asked, else 8080, else any free port (8080 may be taken)."""
     if requested:
         return requested
     try:
-        _bind_loopback(8080).close()
+        _bind_loopback(DEFAULT_LISTEN.port).close()
     except OSError:
         with contextlib.closing(_bind_loopback()) as sock:
-            return f"127.0.0.1:{sock.getsockname()[1]}"
+            return DEFAULT_LISTEN.with_port(sock.getsockname()[1])
     return DEFAULT_LISTEN
 
 
@@ -55,7 +57,7 @@ def _secret_file(directory: Path, name: str, value: str) -> Path:
 
 
 def _fleet_document(
-    root: Path, urls: dict[str, str], listen: str | None
+    root: Path, urls: dict[str, str], listen: ListenAddress | None
 ) -> tuple[dict[str, Any], str]:
     secrets_dir = root / "secrets"
     secrets_dir.mkdir(mode=0o700, exist_ok=True)
@@ -81,7 +83,7 @@ def _fleet_document(
     }
     if listen is not None:
         document["gateway"] = {
-            "listen": listen,
+            "listen": str(listen),
             "clients": [
                 {
                     "name": "demo",
@@ -111,7 +113,9 @@ def _fleet_command() -> str:
     return shutil.which("xo-mcp-fleet") or "xo-mcp-fleet"
 
 
-def _instructions(config: Path, stdio_config: Path, listen: str | None, client_token: str) -> str:
+def _instructions(
+    config: Path, stdio_config: Path, listen: ListenAddress | None, client_token: str
+) -> str:
     stdio_entry = {
         "mcpServers": {
             "xo-fleet": {
@@ -148,7 +152,7 @@ def _instructions(config: Path, stdio_config: Path, listen: str | None, client_t
     return "\n".join(lines)
 
 
-async def _demo(stdio: bool, listen: str | None, root: Path) -> int:
+async def _demo(stdio: bool, listen: ListenAddress | None, root: Path) -> int:
     staging_password = secrets.token_urlsafe(12)
     os.environ[STAGING_PASSWORD_ENV] = staging_password
     simulators = {
@@ -180,14 +184,14 @@ async def _demo(stdio: bool, listen: str | None, root: Path) -> int:
         asyncio.ensure_future(serve_asgi(sim, sockets[name])) for name, sim in simulators.items()
     ]
     try:
-        return await Launcher(fleet, Front(stdio=stdio, listen=http_listen)).run()
+        return await Launcher(fleet, Serving(stdio=stdio, listen=http_listen)).run()
     finally:
         for server in servers:
             server.cancel()
         await asyncio.gather(*servers, return_exceptions=True)
 
 
-def run_demo(*, stdio: bool, listen: str | None, runtime_dir: Path | None) -> int:
+def run_demo(*, stdio: bool, listen: ListenAddress | None, runtime_dir: Path | None) -> int:
     """Run the demo until stopped; a directory it made itself (secrets included) goes with it."""
     if runtime_dir is not None:
         runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

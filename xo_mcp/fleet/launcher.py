@@ -10,26 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import os
 import secrets
 import select
 import signal
 from collections.abc import Awaitable, MutableMapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xo_mcp import sandbox
-from xo_mcp.fleet.config import Fleet, split_listen
-from xo_mcp.fleet.instances import Registry
+from xo_mcp import logs, sandbox
+from xo_mcp.core import LAST_ERROR_FILE, Registry, RuntimeLayout
+from xo_mcp.fleet.config import Fleet
+from xo_mcp.fleet.handoff import gateway_setup
 from xo_mcp.fleet.reaper import Reaper
-from xo_mcp.fleet.render import RuntimeLayout, render
+from xo_mcp.fleet.render import render_supervisord_conf
 from xo_mcp.fleet.secrets import SecretBroker, client_tokens, env_secrets, take_env_values
-from xo_mcp.fleet.supervision import LAST_ERROR_FILE, Supervision, log
-from xo_mcp.fleet.supervisor import Supervisord, SupervisorError
-from xo_mcp.sockets import is_loopback
-from xo_mcp.worker.proxy import ProxySettings
+from xo_mcp.fleet.supervision import Supervision
+from xo_mcp.fleet.supervisord import Supervisord, SupervisorError
+from xo_mcp.gateway.service import Gateway, Serving
+from xo_mcp.outbound import ProxySettings
 
 EXIT_OK = 0
 EXIT_RUNTIME_DIR = 2
@@ -48,20 +47,14 @@ PASSED_ENV = (
 PROXY_ENV = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 
 
-@dataclass(frozen=True)
-class Front:
-    """How the gateway is reached: stdio (optionally one instance's surface) or an HTTP port."""
-
-    stdio: bool
-    listen: str | None = None
-    instance: str | None = None
-
-
 def worker_base_env(environ: MutableMapping[str, str], layout: RuntimeLayout) -> dict[str, str]:
     """What supervisord (and so every worker) inherits: an allow-list, never the whole env."""
     env = {key: environ[key] for key in (*PASSED_ENV, *PROXY_ENV) if environ.get(key)}
     env.update({key: value for key, value in environ.items() if key.startswith("LC_")})
     env["TMPDIR"] = str(layout.root)
+    # Workers write their lines in the launcher's format (their stderr is a pipe, never a tty).
+    env[logs.FORMAT_ENV] = logs.current_format()
+    env[logs.LEVEL_ENV] = logs.current_level()
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     return env
@@ -88,26 +81,15 @@ def prepare_runtime(fleet: Fleet, layout: RuntimeLayout) -> None:
             (layout.instance_dir(name) / stale).unlink(missing_ok=True)
 
 
-def allowed_hosts(listen: str, configured: list[str]) -> list[str] | None:
-    """Host headers the HTTP port accepts; None means unchecked (wildcard listen, none given)."""
-    from xo_mcp.gateway.http import LOOPBACK_HOSTS
-
-    host, _ = split_listen(listen)
-    if host in ("0.0.0.0", "::") and not configured:  # noqa: S104 (comparing, not binding)
-        return None
-    extra = [] if is_loopback(host) or host in ("0.0.0.0", "::") else [f"{host}:*"]  # noqa: S104
-    return [*LOOPBACK_HOSTS, *extra, *configured]
-
-
 class Launcher:
     def __init__(
-        self, fleet: Fleet, front: Front, environ: MutableMapping[str, str] | None = None
+        self, fleet: Fleet, serving: Serving, environ: MutableMapping[str, str] | None = None
     ) -> None:
         self.fleet = fleet
-        self.front = front
+        self.serving = serving
         self.environ = os.environ if environ is None else environ
         self.layout = RuntimeLayout(fleet.runtime_dir)
-        self.registry = Registry(fleet)
+        self.registry = Registry({name: inst.url for name, inst in fleet.instances.items()})
         self.stop = asyncio.Event()
         self.supervisord: Supervisord | None = None
         self.lost_supervisor = False
@@ -120,8 +102,6 @@ class Launcher:
 
     async def run(self) -> int:
         self._harden()
-        # The gateway's MCP SDK is the slowest import: load it while supervisord starts.
-        self._spawn(asyncio.to_thread(importlib.import_module, "xo_mcp.gateway.service"))
         values = take_env_values(self.fleet, self.environ)
         secrets_by_instance = env_secrets(self.fleet, values)
         tokens = client_tokens(self.fleet, values)
@@ -129,13 +109,14 @@ class Launcher:
         try:
             prepare_runtime(self.fleet, self.layout)
         except OSError as error:
-            log(
+            logs.log(
                 f"cannot prepare the runtime directory {self.layout.root}: {error}. It must be "
-                "writable (in a container with a read-only root: mount a tmpfs or emptyDir there)"
+                "writable (in a container with a read-only root: mount a tmpfs or emptyDir there)",
+                level="error",
             )
             return EXIT_RUNTIME_DIR
         password = secrets.token_urlsafe(32)
-        config = render(self.fleet, self.layout, password)
+        config = render_supervisord_conf(self.fleet, self.layout, password)
         fd = os.open(self.layout.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(config)
@@ -157,7 +138,7 @@ class Launcher:
             await supervisord.wait_ready()
             return await self._serve(supervisord, tokens, base_env)
         except SupervisorError as error:
-            log(str(error))
+            logs.log(str(error), level="error")
             return EXIT_SUPERVISOR_LOST
         finally:
             await self._shutdown()
@@ -176,16 +157,17 @@ class Launcher:
             self.supervisord.process.returncode = code
         if not self.stop.is_set():
             self.lost_supervisor = True
-            log(f"supervisord exited unexpectedly (status {code}); stopping the fleet")
+            logs.log(
+                f"supervisord exited unexpectedly (status {code}); stopping the fleet",
+                level="error",
+            )
             self.stop.set()
 
     async def _serve(
         self, supervisord: Supervisord, client_tokens: dict[str, str], base_env: dict[str, str]
     ) -> int:
-        await self._tasks[0]  # the import started in run()
-        from xo_mcp.gateway.service import Gateway
-
-        gateway = Gateway(self.fleet, self.layout, self.registry, client_tokens)
+        setup = gateway_setup(self.fleet, self.layout, client_tokens, self.serving.listen)
+        gateway = Gateway(setup, self.registry)
         supervision = Supervision(
             self.fleet,
             self.layout,
@@ -197,11 +179,11 @@ class Launcher:
         self.registry.subscribe(supervision.on_state_change)
         self._spawn(supervision.run())
         self._spawn(gateway.run_links())
-        front = self._spawn(gateway.serve(self.front))
+        front = self._spawn(gateway.serve(self.serving))
         stopped = self._spawn(self.stop.wait())
         await asyncio.wait([front, stopped], return_when=asyncio.FIRST_COMPLETED)
         if front.done() and not front.cancelled() and front.exception() is not None:
-            log(f"gateway failed: {front.exception()}")
+            logs.log(f"gateway failed: {front.exception()}", level="error")
             return 1
         return EXIT_SUPERVISOR_LOST if self.lost_supervisor else EXIT_OK
 
@@ -291,5 +273,5 @@ def _write_all(fd: int, data: bytes) -> None:
             return  # stderr is gone: nowhere left to report to
 
 
-def run_fleet(fleet: Fleet, front: Front) -> int:
-    return asyncio.run(Launcher(fleet, front).run())
+def run_fleet(fleet: Fleet, serving: Serving) -> int:
+    return asyncio.run(Launcher(fleet, serving).run())

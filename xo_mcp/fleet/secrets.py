@@ -14,12 +14,12 @@ import functools
 import os
 import socket
 import struct
-import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 
+from xo_mcp import logs
+from xo_mcp.core import RuntimeLayout
 from xo_mcp.fleet.config import Fleet
-from xo_mcp.fleet.render import RuntimeLayout
 from xo_mcp.secretfile import read_secret_file
 
 PidOf = Callable[[str], Awaitable[int | None]]
@@ -105,11 +105,11 @@ class SecretBroker:
             peer = _peer_pid(writer)
             expected = await self._pid_of(name)
             if expected is None or peer != expected:
-                print(
-                    f"xo-mcp-fleet: refused the {name} secret to pid {peer} "
+                logs.log(
+                    f"refused the {name} secret to pid {peer} "
                     f"(the {name} worker is pid {expected})",
-                    file=sys.stderr,
-                    flush=True,
+                    level="warning",
+                    instance=name,
                 )
                 return
             writer.write(self._secrets[name].encode())

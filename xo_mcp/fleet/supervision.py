@@ -9,26 +9,19 @@ with a growing delay, instead of never.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Callable
 
 import httpx2
 
+from xo_mcp import logs
+from xo_mcp.core import InstanceStatus, Registry, RuntimeLayout, State
 from xo_mcp.fleet.config import Fleet
-from xo_mcp.fleet.instances import InstanceStatus, Registry, State
-from xo_mcp.fleet.render import RuntimeLayout
-from xo_mcp.fleet.supervisor import ProcessInfo, Supervisord, SupervisorError
-from xo_mcp.worker.exits import EXIT_MCP_DISABLED, EXIT_UNAVAILABLE
-from xo_mcp.worker.proxy import ProxySettings
-from xo_mcp.worker.xo_client import MCP_DISABLED, ssl_context
+from xo_mcp.fleet.supervisord import ProcessInfo, Supervisord, SupervisorError
+from xo_mcp.outbound import ProxySettings, ssl_context
+from xo_mcp.wire.exits import EXIT_MCP_DISABLED, EXIT_UNAVAILABLE, MCP_DISABLED
 
 POLL_S = 0.25
-LAST_ERROR_FILE = "last-error"
-
-
-def log(message: str) -> None:
-    print(f"xo-mcp-fleet: {message}", file=sys.stderr, flush=True)
 
 
 class Supervision:
@@ -67,7 +60,7 @@ class Supervision:
 
     def _last_error(self, name: str) -> str | None:
         try:
-            text = (self.layout.instance_dir(name) / LAST_ERROR_FILE).read_text(encoding="utf-8")
+            text = self.layout.last_error(name).read_text(encoding="utf-8")
         except OSError:
             return None
         return text.strip()[:500] or None
@@ -75,7 +68,7 @@ class Supervision:
     async def _observe(self, name: str, info: ProcessInfo) -> None:
         status = self.registry[name]
         if info.state in ("STARTING", "RUNNING") and self.registry.note_pid(name, info.pid):
-            log(f"{name}: worker restarted (pid {info.pid})")
+            logs.log(f"worker restarted (pid {info.pid})", instance=name)
             if status.state is State.READY:
                 # Calls fail until the gateway's link reaches the new process.
                 self.registry.set_state(name, State.STARTING)
@@ -114,13 +107,13 @@ class Supervision:
         try:
             await self.supervisord.start_process(name)
         except SupervisorError as error:
-            log(f"{name}: could not restart the worker: {error}")
+            logs.log(f"could not restart the worker: {error}", level="warning", instance=name)
 
     async def _stop(self, name: str) -> None:
         try:
             await self.supervisord.stop_process(name)
         except SupervisorError as error:
-            log(f"{name}: could not stop the worker: {error}")
+            logs.log(f"could not stop the worker: {error}", level="warning", instance=name)
 
     async def _while_disabled(self, name: str, info: ProcessInfo) -> None:
         """Poll XO's kill switch (no restart loop); bring the instance back once it is off."""
@@ -130,7 +123,7 @@ class Supervision:
             return
         if not await self._mcp_enabled(name):
             return
-        log(f"{name}: XO enabled MCP again")
+        logs.log("XO enabled MCP again", instance=name)
         if info.state == "RUNNING":
             self._on_restart(name)  # the link re-reads the running worker and marks it ready
             return
@@ -146,7 +139,7 @@ class Supervision:
         if not self._due(name, delay):
             return
         self._failures[name] = failures + 1
-        log(f"{name}: retrying the failed worker (attempt {failures + 1})")
+        logs.log(f"retrying the failed worker (attempt {failures + 1})", instance=name)
         await self._start(name)
 
     def on_state_change(self, status: InstanceStatus) -> None:

@@ -1,62 +1,60 @@
-"""The fleet's HTTP port: Streamable HTTP at /mcp and /instances/<name>/mcp, plus probes.
+"""The fleet's HTTP port, on Starlette: Streamable HTTP at /mcp and /instances/<name>/mcp, probes.
 
     /mcp                      the aggregated surface
     /instances/<name>/mcp     one instance's native surface
     /healthz                  alive (the process answers)
     /readyz                   every instance is ready, disabled or failed (none still starting)
     /metrics                  Prometheus text format
+    /.well-known/oauth-protected-resource[/<path>]   RFC 9728 metadata (with OAuth clients)
 
-MCP paths need a bearer token from `[[gateway.clients]]` (unless the port is on loopback with
-no clients configured), a Host and Origin from the allow-list (DNS rebinding), and bodies under
-the size limit. Errors never carry a stack trace.
+A request to an MCP path passes, in order: the Host/Origin allow-list (DNS rebinding), the
+SDK's bearer authentication (`scope["user"]`, which binds sessions to their client), the
+client's scope (an instance it may not use is answered 404, after authentication), the
+client's limits, then the SDK's session manager of that surface (which refuses oversized
+bodies). Errors never carry a stack trace.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import sys
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from mcp.server.transport_security import TransportSecuritySettings
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
+from mcp.server.auth.provider import AccessToken
+from mcp.shared.auth import ProtectedResourceMetadata
+from pydantic import AnyHttpUrl
+from starlette.applications import Starlette
+from starlette.authentication import AuthenticationError
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from xo_mcp.fleet.instances import Registry
-from xo_mcp.gateway.callers import LOCAL_CALLER, SCOPE_KEY, Caller, ClientToken, authenticate
-from xo_mcp.gateway.frontend import Frontend
+from xo_mcp import logs
+from xo_mcp.core import Registry
+from xo_mcp.gateway.auth import ClientDirectory, LocalBackend, TokenRefused
 from xo_mcp.gateway.metrics import Metrics
+from xo_mcp.gateway.surfaces import Surfaces
 
-logger = logging.getLogger("xo_mcp.gateway")
 LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]")
-MCP_PREFIXES = ("/mcp", "/instances/")
+METADATA_PATH = "/.well-known/oauth-protected-resource"
 
 
-async def _respond(
-    send: Send, status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None
-) -> None:
-    if isinstance(body, str):
-        payload, content_type = body.encode(), "text/plain; version=0.0.4; charset=utf-8"
-    else:
-        payload, content_type = json.dumps(body).encode(), "application/json"
-    raw_headers = [
-        (b"content-type", content_type.encode()),
-        (b"content-length", str(len(payload)).encode()),
-    ]
-    raw_headers += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": payload})
+@dataclass(frozen=True)
+class PortSettings:
+    allowed_hosts: list[str] | None  # None: Host is not checked (a wildcard listen, none given)
+    max_request_bytes: int = 1_048_576
+    resource_url: str | None = None  # the OAuth audience: this port's public /mcp URL
+    authorization_server: str | None = None  # the OAuth issuer
+    required_scopes: tuple[str, ...] = ()
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return None
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def _host_allowed(host: str | None, allowed: list[str]) -> bool:
+def host_allowed(host: str | None, allowed: list[str]) -> bool:
     if host is None:
         return False
     for pattern in allowed:
@@ -65,183 +63,145 @@ def _host_allowed(host: str | None, allowed: list[str]) -> bool:
     return False
 
 
-class GatewayApp:
-    """The ASGI application of the HTTP port."""
+class Verifier:
+    """The SDK's `TokenVerifier`, always asking the current directory (reloads swap it)."""
+
+    def __init__(self, directory: Callable[[], ClientDirectory]) -> None:
+        self._directory = directory
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        return await self._directory().verify_token(token)
+
+
+class McpDoor:
+    """Everything in front of the session managers; one instance serves every MCP path."""
 
     def __init__(
         self,
-        frontend: Frontend,
-        registry: Registry,
-        metrics: Metrics,
-        *,
-        tokens: list[ClientToken],
-        allowed_hosts: list[str] | None,
-        max_request_bytes: int,
+        surfaces: Surfaces,
+        directory: Callable[[], ClientDirectory],
+        settings: PortSettings,
     ) -> None:
-        self.frontend = frontend
-        self.registry = registry
-        self.metrics = metrics
-        self.tokens = tokens
-        self.allowed_hosts = allowed_hosts  # None: Host is not checked (wildcard listen)
-        self.max_request_bytes = max_request_bytes
-        # The SDK's own checks stay off: this app checks Host/Origin once, for every path.
-        security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-        self.routes: dict[str, ASGIApp] = {
-            "/mcp": frontend.aggregated.server.streamable_http_app(
-                streamable_http_path="/mcp", transport_security=security
-            )
-        }
-        for name, surface in frontend.instances.items():
-            path = f"/instances/{name}/mcp"
-            self.routes[path] = surface.server.streamable_http_app(
-                streamable_http_path=path, transport_security=security
-            )
-
-    @asynccontextmanager
-    async def lifespan(self) -> AsyncIterator[None]:
-        """Mounted Starlette apps never run their lifespans: run every session manager here."""
-        async with AsyncExitStack() as stack:
-            await stack.enter_async_context(self.frontend.aggregated.server.session_manager.run())
-            for surface in self.frontend.instances.values():
-                await stack.enter_async_context(surface.server.session_manager.run())
-            yield
+        self.surfaces = surfaces
+        self.directory = directory
+        self.settings = settings
+        bearer = AuthenticationMiddleware(
+            self._authorized,
+            backend=BearerAuthBackend(Verifier(directory)),
+            on_error=self._refused,
+        )
+        local = AuthenticationMiddleware(self._authorized, backend=LocalBackend())
+        self._authenticated: dict[bool, ASGIApp] = {True: local, False: bearer}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+        problem = self._origin_problem(HTTPConnection(scope))
+        if problem is not None:
+            await problem(scope, receive, send)
             return
-        if scope["type"] != "http":
+        await self._authenticated[self.directory().open](scope, receive, send)
+
+    def _origin_problem(self, connection: HTTPConnection) -> Response | None:
+        allowed = self.settings.allowed_hosts
+        if allowed is not None and not host_allowed(connection.headers.get("host"), allowed):
+            return _error(421, "Host header not allowed (see gateway.allowed_hosts)")
+        origin = connection.headers.get("origin")
+        if origin is not None:
+            host = origin.split("://", 1)[-1]
+            if not host_allowed(host, list(LOOPBACK_HOSTS) + (allowed or [])):
+                return _error(403, "Origin not allowed")
+        return None
+
+    async def _authorized(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """After authentication: require a user (and scopes), then route to the surface."""
+        required = RequireAuthMiddleware(
+            self._route,
+            list(self.settings.required_scopes),
+            resource_metadata_url=self._metadata_url(HTTPConnection(scope)),
+        )
+        await required(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"].rstrip("/") or "/"
+        caller = self.directory().caller(HTTPConnection(scope), self.surfaces.default_caller)
+        surface = self.surfaces.get(path)
+        instance = surface.instance if surface is not None else None
+        if instance is not None and not caller.policy.may_use(instance):
+            surface = None
+        if surface is None:
+            await _error(404, f"no such endpoint {path}")(scope, receive, send)
             return
-        try:
-            await self._dispatch(scope, receive, send)
-        except Exception:
-            logger.exception("gateway request failed")
-            print("xo-mcp-fleet: HTTP request failed (traceback above)", file=sys.stderr)
-            if not scope.get("xo_mcp.started"):
-                await _respond(send, 500, {"error": "internal error"})
+        await surface.handle_http(scope, receive, send)
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        manager = self.lifespan()
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await manager.__aenter__()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await manager.__aexit__(None, None, None)
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    def _refused(self, connection: HTTPConnection, error: AuthenticationError) -> Response:
+        if not isinstance(error, TokenRefused):
+            error = TokenRefused("invalid token")
+        parts = [f'error="{error.error}"', f'error_description="{error.reason}"']
+        metadata = self._metadata_url(connection)
+        if metadata:
+            parts.append(f'resource_metadata="{metadata}"')
+        body = {"error": error.error, "error_description": error.reason}
+        headers = {"WWW-Authenticate": "Bearer " + ", ".join(parts)}
+        return JSONResponse(body, status_code=error.status, headers=headers)
 
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"].rstrip("/") or "/"
-        if path == "/healthz":
-            await _respond(send, 200, {"status": "ok"})
-        elif path == "/readyz":
-            await self._readyz(send)
-        elif path == "/metrics":
-            await _respond(send, 200, self.metrics.render())
-        elif path.startswith(MCP_PREFIXES):
-            await self._mcp(path, scope, receive, send)  # authenticated before any 404
-        else:
-            await _respond(send, 404, {"error": f"no such endpoint {path}"})
-
-    async def _readyz(self, send: Send) -> None:
-        statuses = {name: str(status.state) for name, status in self.registry.statuses.items()}
-        ready = self.registry.all_settled()
-        await _respond(send, 200 if ready else 503, {"ready": ready, "instances": statuses})
-
-    def _caller(self, scope: Scope) -> Caller | None:
-        if not self.tokens:
-            return LOCAL_CALLER
-        header = _header(scope, b"authorization") or ""
-        scheme, _, presented = header.partition(" ")
-        if scheme.lower() != "bearer" or not presented:
+    def _metadata_url(self, connection: HTTPConnection) -> AnyHttpUrl | None:
+        """Where a client learns which authorization server to ask (only with OAuth)."""
+        base = _base_url(self.settings)
+        if base is None:
             return None
-        return authenticate(self.tokens, presented.strip())
+        return AnyHttpUrl(f"{base}{METADATA_PATH}{connection.url.path.rstrip('/')}")
 
-    async def _mcp(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.allowed_hosts is not None and not _host_allowed(
-            _header(scope, b"host"), self.allowed_hosts
-        ):
-            await _respond(
-                send, 421, {"error": "Host header not allowed (see gateway.allowed_hosts)"}
-            )
-            return
-        origin = _header(scope, b"origin")
-        if origin is not None and not self._origin_allowed(origin):
-            await _respond(send, 403, {"error": "Origin not allowed"})
-            return
-        caller = self._caller(scope)
-        if caller is None:
-            await _respond(
-                send,
-                401,
-                {"error": "a valid bearer token is required"},
-                {"WWW-Authenticate": "Bearer"},
-            )
-            return
-        instance = path.split("/")[2] if path.startswith("/instances/") else None
-        if path not in self.routes or (instance is not None and not caller.may_use(instance)):
-            await _respond(send, 404, {"error": f"no such endpoint {path}"})
-            return
-        length = _header(scope, b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_request_bytes:
-            await _respond(
-                send, 413, {"error": f"request body over {self.max_request_bytes} bytes"}
-            )
-            return
-        body = await self._bounded_body(receive)
-        if body is None:
-            await _respond(
-                send, 413, {"error": f"request body over {self.max_request_bytes} bytes"}
-            )
-            return
-        scope[SCOPE_KEY] = caller
-        await self.routes[path](scope, self._replay(body, receive), self._tracking(send, scope))
 
-    def _origin_allowed(self, origin: str) -> bool:
-        host = origin.split("://", 1)[-1]
-        return _host_allowed(host, list(LOOPBACK_HOSTS) + (self.allowed_hosts or []))
+def _base_url(settings: PortSettings) -> str | None:
+    if settings.resource_url is None or settings.authorization_server is None:
+        return None
+    scheme, _, rest = settings.resource_url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
 
-    async def _bounded_body(self, receive: Receive) -> bytes | None:
-        """Read the whole request body, or None once it exceeds the limit.
 
-        Streamed bodies without a Content-Length are counted too; MCP messages are small, so
-        buffering them costs nothing and lets the refusal be a clean 413.
-        """
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_request_bytes:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
+def build_app(
+    door: McpDoor, registry: Registry, metrics: Metrics, on_error: Callable[[], None]
+) -> Starlette:
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
 
-    @staticmethod
-    def _replay(body: bytes, receive: Receive) -> Receive:
-        sent = False
+    async def readyz(request: Request) -> Response:
+        statuses = {name: str(status.state) for name, status in registry.statuses.items()}
+        ready = registry.all_settled() and not door.surfaces.draining
+        return JSONResponse(
+            {"ready": ready, "instances": statuses}, status_code=200 if ready else 503
+        )
 
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+    async def prometheus(request: Request) -> Response:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
-        return replay
+    async def resource_metadata(request: Request) -> Response:
+        base = _base_url(door.settings)
+        path = "/" + request.path_params.get("path", "")
+        if base is None or door.surfaces.get(path.rstrip("/") or "/mcp") is None:
+            return _error(404, "no OAuth protected resource here")
+        assert door.settings.authorization_server is not None
+        metadata = ProtectedResourceMetadata(
+            resource=AnyHttpUrl(base + (path if path != "/" else "/mcp")),
+            authorization_servers=[AnyHttpUrl(door.settings.authorization_server)],
+            scopes_supported=list(door.settings.required_scopes) or None,
+            resource_name="xo-mcp fleet",
+        )
+        return JSONResponse(metadata.model_dump(mode="json", exclude_none=True))
 
-    @staticmethod
-    def _tracking(send: Send, scope: Scope) -> Send:
-        async def tracked(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                scope["xo_mcp.started"] = True
-            await send(message)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        logs.log(f"HTTP request failed: {exc!r}", level="error", component="gateway")
+        on_error()
+        return _error(500, "internal error")
 
-        return tracked
+    probe = ["GET", "HEAD", "POST"]  # whatever a probe sends, it learns nothing more
+    routes = [
+        Route("/healthz", healthz, methods=probe),
+        Route("/readyz", readyz, methods=probe),
+        Route("/metrics", prometheus, methods=probe),
+        Route(METADATA_PATH, resource_metadata),
+        Route(METADATA_PATH + "/{path:path}", resource_metadata),
+        Route("/mcp", door),
+        Route("/mcp/{rest:path}", door),
+        Route("/instances/{rest:path}", door),
+    ]
+    return Starlette(routes=routes, exception_handlers={Exception: server_error})

@@ -1,8 +1,9 @@
 """The aggregated surface: every tool name once, with an `instance` argument.
 
 The operation enum of a merged tool is the union over the instances that offer it, so the tool
-list does not grow with the fleet. A caller sees only its instances, and no `*_action` tools
-when read-only.
+list does not grow with the fleet. A client sees only its instances, no `*_action` tools when
+read-only, and only the tools and operations its `tools` / `deny_tools` allow (on every
+surface: `visible_tool` serves the per-instance ones too).
 """
 
 from __future__ import annotations
@@ -13,21 +14,11 @@ from typing import Any
 
 import mcp_types as types
 
-from xo_mcp.gateway.callers import Caller
+from xo_mcp.gateway.clients import ClientPolicy
 
 FLEET_WIDE = frozenset({"check_connection", "get_infrastructure_summary"})
+ANY_INSTANCE = frozenset({"search_documentation"})  # the same answer from every instance
 _OPERATION_LINE = re.compile(r'^  - "([^"]+)":')
-
-FLEET_STATUS = types.Tool(
-    name="fleet_status",
-    title="Fleet Status",
-    description=(
-        "State of every XO instance of the fleet: ready, starting, failed or disabled by admin, "
-        "its XO URL and API version, its number of tools, its last error and restarts."
-    ),
-    input_schema={"type": "object", "properties": {}, "additionalProperties": False},
-    annotations=types.ToolAnnotations(read_only_hint=True),
-)
 
 
 def _wire(tool: types.Tool) -> dict[str, Any]:
@@ -59,6 +50,8 @@ def _merge_schema(schema: dict[str, Any], other: dict[str, Any]) -> None:
 def _instance_property(name: str, instances: list[str]) -> dict[str, Any]:
     if name in FLEET_WIDE:
         text = "XO instance to use; omit it to cover the whole fleet"
+    elif name in ANY_INSTANCE:
+        text = "Not needed: the documentation is the same for every instance"
     elif len(instances) == 1:
         text = f"XO instance to use (only {instances[0]} offers this tool)"
     else:
@@ -66,15 +59,39 @@ def _instance_property(name: str, instances: list[str]) -> dict[str, Any]:
     return {"type": "string", "enum": instances, "description": text}
 
 
-def merged_tools(per_instance: dict[str, list[types.Tool]], caller: Caller) -> list[types.Tool]:
-    """The aggregated tool list a caller sees, in first-appearance order."""
+def visible_tool(tool: types.Tool, policy: ClientPolicy) -> types.Tool | None:
+    """`tool` as `policy` may see it: None when hidden, its operation enum cut to what it allows."""
+    if not policy.may_call(tool.name):
+        return None
+    operations = operation_enum(tool)
+    if not operations:
+        return tool if policy.may_run(tool.name, None) else None
+    allowed = [op for op in operations if policy.may_run(tool.name, op)]
+    if not allowed:
+        return None
+    if allowed == operations:
+        return tool
+    wire = copy.deepcopy(_wire(tool))
+    wire["inputSchema"]["properties"]["operation"]["enum"] = allowed
+    lines = wire.get("description", "").splitlines()
+    wire["description"] = "\n".join(
+        line for line in lines if not (m := _OPERATION_LINE.match(line)) or m.group(1) in allowed
+    )
+    return types.Tool.model_validate(wire, by_name=False)
+
+
+def merged_tools(
+    per_instance: dict[str, list[types.Tool]], policy: ClientPolicy
+) -> list[types.Tool]:
+    """The aggregated tool list a client sees, in first-appearance order."""
     merged: dict[str, dict[str, Any]] = {}
     offered_by: dict[str, list[str]] = {}
     for instance, tools in per_instance.items():
-        if not caller.may_use(instance):
+        if not policy.may_use(instance):
             continue
-        for tool in tools:
-            if not caller.may_call(tool.name):
+        for shown in tools:
+            tool = visible_tool(shown, policy)
+            if tool is None:
                 continue
             offered_by.setdefault(tool.name, []).append(instance)
             wire = _wire(tool)
@@ -95,12 +112,12 @@ def merged_tools(per_instance: dict[str, list[types.Tool]], caller: Caller) -> l
             **schema.get("properties", {}),
         }
         required = [r for r in schema.get("required", []) if r != "instance"]
-        if len(instances) > 1 and name not in FLEET_WIDE:
+        if len(instances) > 1 and name not in FLEET_WIDE | ANY_INSTANCE:
             required.insert(0, "instance")
         if required:
             schema["required"] = required
         result.append(types.Tool.model_validate(wire, by_name=False))
-    return [*result, FLEET_STATUS]
+    return result
 
 
 def operation_enum(tool: types.Tool) -> list[str]:
@@ -109,6 +126,6 @@ def operation_enum(tool: types.Tool) -> list[str]:
     return list(enum) if isinstance(enum, list) else []
 
 
-def passthrough_tools(tools: list[types.Tool], caller: Caller) -> list[types.Tool]:
-    """A worker's own surface, minus the actions a read-only caller may not run."""
-    return [tool for tool in tools if caller.may_call(tool.name)]
+def passthrough_tools(tools: list[types.Tool], policy: ClientPolicy) -> list[types.Tool]:
+    """A worker's own surface, as `policy` may see it."""
+    return [shown for tool in tools if (shown := visible_tool(tool, policy)) is not None]

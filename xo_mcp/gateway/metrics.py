@@ -1,11 +1,12 @@
-"""Per-instance counters and a latency histogram, written in Prometheus' text format."""
+"""Per-instance and per-client counters and a latency histogram, in Prometheus' text format."""
 
 from __future__ import annotations
 
 import bisect
+import collections
 from dataclasses import dataclass, field
 
-from xo_mcp.fleet.instances import Registry, State
+from xo_mcp.core import Registry, State
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -26,13 +27,22 @@ class Metrics:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self._series: dict[str, _Series] = {name: _Series() for name in registry.statuses}
+        self._client_calls: collections.Counter[str] = collections.Counter()
+        self._client_errors: collections.Counter[str] = collections.Counter()
+        self._refusals: collections.Counter[tuple[str, str]] = collections.Counter()
 
-    def observe(self, instance: str, seconds: float, error: bool) -> None:
+    def observe(self, instance: str, client: str, seconds: float, error: bool) -> None:
         series = self._series.setdefault(instance, _Series())
         series.calls += 1
         series.errors += int(error)
         series.seconds_sum += seconds
         series.bucket_counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self._client_calls[client] += 1
+        self._client_errors[client] += int(error)
+
+    def refused(self, client: str, reason: str) -> None:
+        """A request the port turned away (authentication, a limit, a scope)."""
+        self._refusals[(client, reason)] += 1
 
     def render(self) -> str:
         lines = [
@@ -61,7 +71,35 @@ class Metrics:
             for s in statuses
         ]
         lines += self._call_lines()
+        lines += self._client_lines()
         return "\n".join(lines) + "\n"
+
+    def _client_lines(self) -> list[str]:
+        lines = [
+            "# HELP xo_mcp_client_calls_total Tool calls per gateway client.",
+            "# TYPE xo_mcp_client_calls_total counter",
+        ]
+        lines += [
+            f'xo_mcp_client_calls_total{{client="{_label(c)}"}} {n}'
+            for c, n in sorted(self._client_calls.items())
+        ]
+        lines += [
+            "# HELP xo_mcp_client_errors_total Tool calls per gateway client that failed.",
+            "# TYPE xo_mcp_client_errors_total counter",
+        ]
+        lines += [
+            f'xo_mcp_client_errors_total{{client="{_label(c)}"}} {n}'
+            for c, n in sorted(self._client_errors.items())
+        ]
+        lines += [
+            "# HELP xo_mcp_client_refusals_total Requests refused per client, by reason.",
+            "# TYPE xo_mcp_client_refusals_total counter",
+        ]
+        lines += [
+            f'xo_mcp_client_refusals_total{{client="{_label(c)}",reason="{_label(r)}"}} {n}'
+            for (c, r), n in sorted(self._refusals.items())
+        ]
+        return lines
 
     def _call_lines(self) -> list[str]:
         lines = [

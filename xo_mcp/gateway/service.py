@@ -1,101 +1,158 @@
-"""The gateway as a whole: links to every worker, front servers, and the chosen front door."""
+"""The gateway as a whole: links to every worker, its MCP surfaces, and the chosen front door.
+
+Everything it needs of the fleet (instance names, socket paths, clients, port settings) the
+launcher hands in as `GatewaySetup`; the gateway never reads the fleet file itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
 
+from mcp.server.request_state import RequestStateSecurity
+from mcp.server.stdio import stdio_server
+
+from xo_mcp import logs
 from xo_mcp.asgi import serve_asgi
-from xo_mcp.fleet.config import Fleet, split_listen
-from xo_mcp.fleet.instances import Registry
-from xo_mcp.fleet.render import RuntimeLayout
-from xo_mcp.fleet.supervision import log
-from xo_mcp.gateway.callers import STDIO_CALLER, Caller, ClientToken
-from xo_mcp.gateway.frontend import Frontend
-from xo_mcp.gateway.http import GatewayApp
+from xo_mcp.core import ListenAddress, Registry, RuntimeLayout
+from xo_mcp.front.confirmations import ConfirmationFlow, ConfirmStore, MemoryConfirmStore
+from xo_mcp.gateway.auth import ClientDirectory
+from xo_mcp.gateway.clients import LOCAL_POLICY, STDIO_CALLER, Caller
+from xo_mcp.gateway.http import LOOPBACK_HOSTS, McpDoor, PortSettings, build_app
+from xo_mcp.gateway.links import WorkerLink
 from xo_mcp.gateway.metrics import Metrics
-from xo_mcp.gateway.upstream import WorkerLink
+from xo_mcp.gateway.surfaces import Surfaces
 from xo_mcp.sockets import tcp_listener
+from xo_mcp.wire.messages import ClientIdentity
 
-if TYPE_CHECKING:
-    from xo_mcp.fleet.launcher import Front
+
+@dataclass(frozen=True)
+class Serving:
+    """How the gateway is reached: stdio (optionally one instance's surface) or an HTTP port."""
+
+    stdio: bool
+    listen: ListenAddress | None = None
+    instance: str | None = None
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    max_sessions: int = 10_000  # per surface, all clients together
+    session_idle_s: float = 1800.0
+
+
+@dataclass
+class GatewaySetup:
+    instances: list[str]
+    layout: RuntimeLayout
+    directory: ClientDirectory = field(default_factory=ClientDirectory)
+    port: PortSettings | None = None
+    limits: HttpLimits = field(default_factory=HttpLimits)
+    state_keys: list[bytes] = field(default_factory=list)  # empty: a key of this process only
+    store: ConfirmStore | None = None  # None: in memory
+
+
+def allowed_hosts(listen: ListenAddress, configured: list[str]) -> list[str] | None:
+    """Host headers the HTTP port accepts; None means unchecked (wildcard listen, none given)."""
+    if listen.is_wildcard and not configured:
+        return None
+    extra = [] if listen.is_loopback or listen.is_wildcard else [f"{listen.host}:*"]
+    return [*LOOPBACK_HOSTS, *extra, *configured]
 
 
 class Gateway:
-    def __init__(
-        self, fleet: Fleet, layout: RuntimeLayout, registry: Registry, client_tokens: dict[str, str]
-    ) -> None:
-        self.fleet = fleet
+    def __init__(self, setup: GatewaySetup, registry: Registry) -> None:
+        self.setup = setup
         self.registry = registry
+        self.directory = setup.directory
         self.metrics = Metrics(registry)
         self.links = {
-            name: WorkerLink(name, layout.worker_socket(name), registry, self._changed)
-            for name in fleet.instances
+            name: WorkerLink(name, setup.layout.worker_socket(name), registry, self._changed)
+            for name in setup.instances
         }
-        self.frontend = Frontend(self.links, registry, self.metrics, STDIO_CALLER)
-        self.tokens = [
-            ClientToken(
-                Caller(
-                    client.name,
-                    frozenset(client.instances) if client.instances is not None else None,
-                    client.read_only,
-                ),
-                client_tokens[client.name],
-            )
-            for client in fleet.gateway.clients
-        ]
-        self._notifications: set[asyncio.Task[Any]] = set()
+        keys = setup.state_keys or [secrets.token_bytes(32)]
+        store = setup.store if setup.store is not None else MemoryConfirmStore()
+        self.flow = ConfirmationFlow(store)
+        self.surfaces = Surfaces(
+            self.links,
+            registry,
+            self.metrics,
+            self.flow,
+            lambda: self.directory,
+            STDIO_CALLER,
+            RequestStateSecurity(keys=keys),
+        )
+        self._background: set[asyncio.Task[Any]] = set()
 
     def _changed(self, name: str) -> None:
-        task = asyncio.ensure_future(self.frontend.worker_changed(name))
-        self._notifications.add(task)
-        task.add_done_callback(self._notifications.discard)
+        self._spawn(self.surfaces.worker_changed(name))
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def worker_restarted(self, name: str) -> None:
         self.links[name].reset()
 
     async def run_links(self) -> None:
-        await asyncio.gather(*(link.run() for link in self.links.values()))
+        await asyncio.gather(
+            *(link.run() for link in self.links.values()), self.flow.sweep_forever()
+        )
 
-    async def serve(self, front: Front) -> None:
-        if front.stdio:
-            await self._serve_stdio(front.instance)
+    async def serve(self, serving: Serving) -> None:
+        if serving.stdio:
+            await self._serve_stdio(serving.instance)
             return
-        listen = front.listen or self.fleet.gateway.listen
-        assert listen is not None
-        await self._serve_http(listen)
+        assert serving.listen is not None
+        await self._serve_http(serving.listen)
 
     async def _serve_stdio(self, instance: str | None) -> None:
-        from mcp.server.stdio import stdio_server
-
-        surface = self.frontend.instances[instance] if instance else self.frontend.aggregated
+        surface = self.surfaces.instances[instance] if instance else self.surfaces.aggregated
         options = surface.server.create_initialization_options()  # declares list changes
         async with stdio_server() as (read, write):
             await surface.server.run(read, write, options)
 
-    async def _serve_http(self, listen: str) -> None:
-        from xo_mcp.fleet.launcher import allowed_hosts
-
-        gateway = self.fleet.gateway
-        hosts = allowed_hosts(listen, gateway.allowed_hosts)
-        if hosts is None:
-            log(f"the HTTP port {listen} accepts any Host header: set gateway.allowed_hosts")
-        app = GatewayApp(
-            self.frontend,
-            self.registry,
-            self.metrics,
-            tokens=self.tokens,
-            allowed_hosts=hosts,
-            max_request_bytes=gateway.max_request_bytes,
+    async def _serve_http(self, listen: ListenAddress) -> None:
+        port = self.setup.port or PortSettings(allowed_hosts=allowed_hosts(listen, []))
+        if port.allowed_hosts is None:
+            logs.log(
+                f"the HTTP port {listen} accepts any Host header: set gateway.allowed_hosts",
+                level="warning",
+                component="gateway",
+            )
+        if self.directory.open:
+            self.surfaces.default_caller = Caller(LOCAL_POLICY, ClientIdentity(name="local"))
+        door = McpDoor(self.surfaces, lambda: self.directory, port)
+        app = build_app(door, self.registry, self.metrics, lambda: None)
+        sock = tcp_listener(listen.host, listen.port)
+        bound = listen.with_port(sock.getsockname()[1])
+        logs.log(
+            f"HTTP port on http://{bound}: /mcp, /instances/<name>/mcp, /healthz, /readyz, "
+            "/metrics",
+            component="gateway",
         )
-        host, port = split_listen(listen)
-        sock = tcp_listener(host, port)
-        bound = sock.getsockname()
-        address = f"http://{listen.rsplit(':', 1)[0]}:{bound[1]}"
-        log(f"HTTP port on {address}: /mcp, /instances/<name>/mcp, /healthz, /readyz, /metrics")
         try:
-            await serve_asgi(app, sock)
+            async with self._session_managers(port):
+                await serve_asgi(app, sock)
         finally:
             with contextlib.suppress(OSError):
                 sock.close()
+
+    @contextlib.asynccontextmanager
+    async def _session_managers(self, port: PortSettings) -> AsyncIterator[None]:
+        """Mounted apps never run their lifespans: every session manager runs here."""
+        limits = self.setup.limits
+        async with contextlib.AsyncExitStack() as stack:
+            for surface in self.surfaces.all():
+                manager = surface.http_manager(
+                    max_sessions=limits.max_sessions,
+                    session_idle_timeout=limits.session_idle_s,
+                    max_request_body_size=port.max_request_bytes,
+                )
+                await stack.enter_async_context(manager.run())
+            yield

@@ -2,6 +2,12 @@
 
 Request pipeline, in XO's middleware order: faults (simulator only) → credentials → MCP gate →
 route → declared-parameter validation → handler → XO's error handler.
+
+Why one raw ASGI callable rather than Starlette's routing (which the gateway uses): XO routes on
+the raw, still percent-encoded path (the id `a%2Fb` is one segment, `..%2F` must never climb),
+joins repeated headers as Node does, answers unknown paths as Express does, and the fault
+injector must stall a request or cut a response mid-body. Starlette decodes the path before it
+routes and owns the response cycle, so each of those would need working around.
 """
 
 from __future__ import annotations

@@ -10,10 +10,11 @@ import socket
 import sys
 from pathlib import Path
 
+from xo_mcp.core import ListenAddress
 from xo_mcp.sim.faults import Fault, parse_fault
 from xo_mcp.sim.inventory import InventorySize
 from xo_mcp.sim.state import DEFAULT_TOKEN, SimConfig
-from xo_mcp.sockets import is_loopback, tcp_listener
+from xo_mcp.sockets import tcp_listener
 
 EPILOG = """\
 examples:
@@ -32,13 +33,11 @@ runtime switches (simulator only):
 """
 
 
-def _listen(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    if not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} is out of range 0-65535")
-    return host.strip("[]"), int(port)
+def _listen(text: str) -> ListenAddress:
+    try:
+        return ListenAddress.parse(text, allow_unix=False)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _fault(text: str) -> Fault:
@@ -190,13 +189,13 @@ async def serve(config: SimConfig, sock: socket.socket) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     config = _config(args)
-    host, port = args.listen
-    if not is_loopback(host):
-        print(f"xo-mcp-sim: warning: listening on {host}, beyond loopback", file=sys.stderr)
+    listen: ListenAddress = args.listen
+    if not listen.is_loopback:
+        print(f"xo-mcp-sim: warning: listening on {listen.host}, beyond loopback", file=sys.stderr)
     try:
-        sock = bind(host, port)
+        sock = bind(listen.host, listen.port)
     except OSError as error:
-        raise SystemExit(f"xo-mcp-sim: cannot listen on {host}:{port}: {error.strerror}") from None
+        raise SystemExit(f"xo-mcp-sim: cannot listen on {listen}: {error.strerror}") from None
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     print(f"xo-mcp-sim: listening on http://{shown}:{bound_port}", flush=True)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
+from xo_mcp import logs
+from xo_mcp.wire.exits import EXIT_MCP_DISABLED, EXIT_UNAVAILABLE
 from xo_mcp.worker.calls import ToolRunner
-from xo_mcp.worker.exits import EXIT_MCP_DISABLED, EXIT_UNAVAILABLE
 from xo_mcp.worker.openapi import ApiCatalog, SpecError, parse_spec
 from xo_mcp.worker.settings import WorkerSettings
 from xo_mcp.worker.tools import ToolSpec, build_tools
@@ -27,16 +27,16 @@ class Booted:
     runner: ToolRunner
 
 
-def log(message: str) -> None:
-    prefix = "xo-mcp"
-    print(f"{prefix}: {message}", file=sys.stderr, flush=True)
+def log(message: str, level: logs.LogLevel = "info") -> None:
+    logs.log(message, level=level)
 
 
 async def boot(settings: WorkerSettings) -> Booted:
     if settings.tls_insecure:
         log(
-            "WARNING: XO_TLS_INSECURE=1: XO's TLS certificate is NOT verified; anyone on the path "
-            "can read the credentials. Use XO_CA_BUNDLE instead."
+            "XO_TLS_INSECURE=1: XO's TLS certificate is NOT verified; anyone on the path "
+            "can read the credentials. Use XO_CA_BUNDLE instead.",
+            "warning",
         )
     client = XoClient(settings)
     try:

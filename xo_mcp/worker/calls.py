@@ -1,7 +1,13 @@
-"""What a tool call does: validate, build the REST request, confirm, call XO, shape the text.
+"""What a tool call does: validate, build the REST request, preview or run it, shape the text.
 
-Results are plain `Outcome`s (text, error flag, optional metadata); the MCP layer turns them into
-protocol results, so every path here is testable without a client.
+An action that needs confirmation is never run on first call: its `Outcome` carries the exact
+request it would send (`wire.Action`, with the target object looked up by name) and nothing
+else happens. The confirmation flow (`front.confirmations`, in the standalone server or the
+gateway) keeps the token; a confirmed call comes back with `confirmed` set, and runs only if
+its arguments build exactly that request.
+
+Results are plain `Outcome`s; the MCP layer turns them into protocol results, so every path here
+is testable without a client.
 """
 
 from __future__ import annotations
@@ -10,16 +16,16 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from xo_mcp import audit
+from xo_mcp.wire.messages import Action, ClientIdentity, Target
 from xo_mcp.worker.arguments import check_arguments
-from xo_mcp.worker.audit import AuditLog
-from xo_mcp.worker.confirm import ConfirmError, ConfirmStore
 from xo_mcp.worker.docs import fetch_documentation
-from xo_mcp.worker.meta import CONFIRM_META_KEY, MCP_DISABLED_META_KEY
 from xo_mcp.worker.openapi import ApiCatalog, Operation, resolve_schema
+from xo_mcp.worker.targets import TargetMissing, lookup_target
 from xo_mcp.worker.tools import ToolSpec
 from xo_mcp.worker.xo_client import XoClient, XoRequestError, XoResponse
 
@@ -31,20 +37,24 @@ TASK_POLL_S = 0.5
 class Outcome:
     text: str
     is_error: bool = False
-    meta: dict[str, Any] = field(default_factory=dict)
+    mcp_disabled: bool = False  # XO's kill switch answered
+    confirmation: Action | None = None  # nothing ran: this action awaits confirmation
 
-    @property
-    def confirmation(self) -> dict[str, Any] | None:
-        """Set when the call only issued a confirmation token (nothing ran yet)."""
-        value = self.meta.get(CONFIRM_META_KEY)
-        return value if isinstance(value, dict) else None
+
+@dataclass(frozen=True)
+class _Call:
+    tool: ToolSpec
+    args: dict[str, Any]
+    client: ClientIdentity | None
+    confirmed: Action | None
+    progress: ProgressFn | None
 
 
 def _error(text: str) -> Outcome:
     return Outcome(text, is_error=True)
 
 
-def render(response: XoResponse) -> str:
+def render_answer(response: XoResponse) -> str:
     """JSON pretty-printed, anything else (markdown, NDJSON, text) relayed as is."""
     if response.truncated:
         return response.text + (
@@ -118,31 +128,23 @@ def _body_problems(body: Any, schema: dict[str, Any]) -> list[str]:
 
 
 class ToolRunner:
-    def __init__(
-        self,
-        client: XoClient,
-        catalog: ApiCatalog,
-        tools: list[ToolSpec],
-        *,
-        confirms: ConfirmStore | None = None,
-        audit: AuditLog | None = None,
-    ) -> None:
+    def __init__(self, client: XoClient, catalog: ApiCatalog, tools: list[ToolSpec]) -> None:
         self.client = client
         self.settings = client.settings
         self.catalog = catalog
         self.tools = {tool.name: tool for tool in tools}
-        # `is None`, not `or`: an empty store is falsy (it has a length) yet must be kept.
-        self.confirms = (
-            ConfirmStore(instance=self.settings.instance) if confirms is None else confirms
-        )
-        self.audit = AuditLog(self.settings.instance) if audit is None else audit
+
+    @property
+    def instance(self) -> str | None:
+        return self.settings.instance
 
     async def run(
         self,
         name: str,
         arguments: dict[str, Any] | None,
         *,
-        principal: str = "",
+        client: ClientIdentity | None = None,
+        confirmed: Action | None = None,
         progress: ProgressFn | None = None,
     ) -> Outcome:
         tool = self.tools.get(name)
@@ -152,12 +154,13 @@ class ToolRunner:
         if problems:
             return _error(f"Invalid arguments for {name}: " + "; ".join(problems))
         args = dict(arguments or {})
+        args.pop("confirm_token", None)  # tokens are the confirmation flow's, never XO's
+        call = _Call(tool, args, client, confirmed, progress)
         try:
-            outcome = await self._dispatch(tool, args, principal, progress)
+            outcome = await self._dispatch(call)
         except XoRequestError as error:
             outcome = _error(self._failure_prefix(tool) + str(error))
-            if error.mcp_disabled:
-                outcome.meta[MCP_DISABLED_META_KEY] = True
+            outcome.mcp_disabled = error.mcp_disabled
         outcome.text = cap(outcome.text, self.settings.max_response_chars)
         return outcome
 
@@ -168,9 +171,8 @@ class ToolRunner:
             return f"Failed to execute {tool.segment} action: "
         return f"{tool.name} failed: "
 
-    async def _dispatch(
-        self, tool: ToolSpec, args: dict[str, Any], principal: str, progress: ProgressFn | None
-    ) -> Outcome:
+    async def _dispatch(self, call: _Call) -> Outcome:
+        tool, args = call.tool, call.args
         if tool.kind == "utility":
             return await self._utility(tool.name, args)
         operation = tool.operations.get(args["operation"])
@@ -182,7 +184,7 @@ class ToolRunner:
             return _error(self._failure_prefix(tool) + str(error))
         if tool.kind == "query":
             return await self._query(operation, path, args)
-        return await self._action(operation, path, args, principal, progress)
+        return await self._action(operation, path, call)
 
     async def _query(self, operation: Operation, path: str, args: dict[str, Any]) -> Outcome:
         query = {"markdown": "true"}
@@ -194,113 +196,98 @@ class ToolRunner:
         if args.get("limit") is not None:
             query["limit"] = _number_text(args["limit"])
         response = await self.client.request(operation.method, path, query=query)
-        return Outcome(render(response))
+        return Outcome(render_answer(response))
 
     # --- actions -------------------------------------------------------------------------
 
-    async def _action(
-        self,
-        operation: Operation,
-        path: str,
-        args: dict[str, Any],
-        principal: str,
-        progress: ProgressFn | None,
-    ) -> Outcome:
-        body = args.get("body")
+    async def _action(self, operation: Operation, path: str, call: _Call) -> Outcome:
+        body = call.args.get("body")
         if body is not None and operation.body_schema is not None:
             problems = _body_problems(
                 body, resolve_schema(operation.body_schema, self.catalog.components)
             )
             if problems:
                 return _error(f"Invalid body for {operation.name}: " + "; ".join(problems))
-        token = args.get("confirm_token")
-        if token:
-            try:
-                self.confirms.consume(
-                    token, operation.name, operation.method, path, body, principal
-                )
-            except ConfirmError as error:
-                self.audit.record(
-                    operation.name,
-                    operation.method,
-                    path,
-                    "refused",
-                    detail=str(error),
-                )
-                return _error(str(error))
-        elif operation.requires_confirm:
-            return self._ask_confirmation(operation, path, body, principal)
-        return await self._execute(operation, path, body, bool(args.get("wait")), progress)
-
-    def _ask_confirmation(
-        self, operation: Operation, path: str, body: Any, principal: str
-    ) -> Outcome:
-        token = self.confirms.issue(operation.name, operation.method, path, body, principal)
-        lines = [
-            "## Confirmation Required",
-            f"**Operation**: {operation.name}",
-            f"**Method**: {operation.method}",
-            f"**Path**: {path}",
-        ]
-        if body is not None:
-            lines.append(f"**Body**: {json.dumps(body, ensure_ascii=False)}")
-        lines += [
-            "This operation is classified as **dangerous**. To proceed, call this tool again with "
-            f'the same operation, id and body and `confirm_token: "{token}"`.',
-            "_Token expires in 5 minutes and works once._",
-        ]
-        meta = {
-            CONFIRM_META_KEY: {
-                "token": token,
-                "operation": operation.name,
-                "method": operation.method,
-                "path": path,
-                "body": body,
-                "instance": self.settings.instance,
-            }
-        }
-        self.audit.record(
-            operation.name,
-            operation.method,
-            path,
-            "confirmation_requested",
+        action = Action(
+            instance=self.instance,
+            operation=operation.name,
+            method=operation.method,
+            path=path,
             body=body,
         )
-        return Outcome("\n".join(lines), meta=meta)
+        if call.confirmed is not None:
+            if call.confirmed.fingerprint() != action.fingerprint():
+                return self._mismatch(call.confirmed, call.client)
+            action = call.confirmed  # its target, as the human saw it, for the audit line
+        elif operation.requires_confirm:
+            return await self._preview(operation, action)
+        return await self._execute(action, call)
 
-    async def _execute(
-        self, operation: Operation, path: str, body: Any, wait: bool, progress: ProgressFn | None
-    ) -> Outcome:
-        started = time.monotonic()
+    def _mismatch(self, confirmed: Action, client: ClientIdentity | None) -> Outcome:
+        message = (
+            f"This confirmation token was issued for {confirmed.operation} "
+            f"({confirmed.method} {confirmed.path}) and cannot confirm anything else; it has been "
+            "revoked. Request the operation again, then repeat the same operation, id and body "
+            "with the new confirm_token."
+        )
+        self._audit("refused", confirmed, client, detail=message)
+        return _error(message)
+
+    async def _preview(self, operation: Operation, action: Action) -> Outcome:
+        """What the human (or the model) is asked to confirm; nothing runs."""
         try:
-            response = await self.client.request(operation.method, path, body=body)
+            target = await lookup_target(self.client, operation.path, action.path)
+        except TargetMissing as missing:
+            return _error(
+                f"{operation.name}: {missing} on {self.instance or 'this XO'}, so there is "
+                "nothing to confirm. Find the object's id with the matching *_query tool "
+                "(ids are UUIDs; names are not accepted as ids)."
+            )
+        summary = _what_happens(operation, target)
+        preview = action.model_copy(update={"target": target, "summary": summary})
+        return Outcome(f"{operation.name} needs confirmation.", confirmation=preview)
+
+    def _audit(
+        self, outcome: str, action: Action, client: ClientIdentity | None, **fields: Any
+    ) -> None:
+        audit.record(
+            outcome,
+            **action.audit_fields(),
+            client=client.name if client else None,
+            subject=client.subject if client else None,
+            **fields,
+        )
+
+    async def _execute(self, action: Action, call: _Call) -> Outcome:
+        started = time.monotonic()
+        confirmed_by = str(call.client) if call.confirmed is not None and call.client else None
+        try:
+            response = await self.client.request(action.method, action.path, body=action.body)
         except XoRequestError as error:
-            self.audit.record(
-                operation.name,
-                operation.method,
-                path,
+            self._audit(
                 "failure",
+                action,
+                call.client,
+                answered_by=confirmed_by,
                 duration_s=time.monotonic() - started,
                 status=error.status,
-                body=body,
                 detail=error.summary,  # XO's own text may quote body values (422 errors do)
             )
             raise
-        self.audit.record(
-            operation.name,
-            operation.method,
-            path,
+        self._audit(
             "success",
+            action,
+            call.client,
+            answered_by=confirmed_by,
             duration_s=time.monotonic() - started,
             status=response.status,
-            body=body,
         )
         task_id = _task_id(response)
-        if wait and task_id:
-            return await self._wait_for_task(task_id, progress)
+        if call.args.get("wait") and task_id:
+            return await self._wait_for_task(task_id, call.progress)
         if response.status == 204 or not response.text.strip():
-            return Outcome(f"{operation.name} succeeded (HTTP {response.status}, no content).")
-        return Outcome(render(response))
+            return Outcome(f"{action.operation} succeeded (HTTP {response.status}, no content).")
+        return Outcome(render_answer(response))
 
     async def _wait_for_task(self, task_id: str, progress: ProgressFn | None) -> Outcome:
         """Poll the task (reporting progress) until it ends or the wait budget runs out."""
@@ -356,7 +343,7 @@ class ToolRunner:
         response = await self.client.request(
             "GET", path, query={"fields": fields, "markdown": "true"}
         )
-        return render(response)
+        return render_answer(response)
 
     async def infrastructure_summary(self) -> Outcome:
         try:
@@ -407,3 +394,13 @@ def _task_outcome(task_id: str, task: dict[str, Any]) -> Outcome:
         summary, indent=2, ensure_ascii=False
     )
     return Outcome(text, is_error=status in ("failure", "interrupted"))
+
+
+def _what_happens(operation: Operation, target: Target | None) -> str:
+    """The operation's own description, then what it acts on, in words."""
+    words = operation.description.rstrip(".")
+    if target is None:
+        return words + "."
+    name = f"{target.type} {target.name!r}" if target.name else f"{target.type} {target.id}"
+    state = f", currently {target.state}" if target.state else ""
+    return f"{words}: {name}{state}."

@@ -13,13 +13,14 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from xo_mcp import __version__
-from xo_mcp.worker.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
-from xo_mcp.worker.listen import Listen
+from xo_mcp import __version__, logs
+from xo_mcp.core import LAST_ERROR_FILE, ListenAddress
+from xo_mcp.wire.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 if TYPE_CHECKING:
+    from xo_mcp.wire.messages import WorkerStatus
     from xo_mcp.worker.boot import Booted
 from xo_mcp.worker.settings import ENV_HELP, ConfigError, WorkerSettings, load_settings
 
@@ -29,7 +30,6 @@ exit codes:
   2  configuration error    3  MCP disabled by XO's administrator (do not restart)
   4  could not start: XO unreachable, credentials refused or spec invalid (retry later)
 """
-LAST_ERROR_FILE = "last-error"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def log(message: str) -> None:
-    print(f"xo-mcp: {message}", file=sys.stderr, flush=True)
+    logs.log(message)
 
 
 def _harden(mode: str, runtime_dir: Path | None) -> None:
@@ -131,7 +131,10 @@ def _note_error(runtime_dir: Path | None, message: str | None) -> None:
         pass
 
 
-async def _serve(settings: WorkerSettings, args: argparse.Namespace, listen: Listen | None) -> int:
+async def _serve(
+    settings: WorkerSettings, args: argparse.Namespace, listen: ListenAddress | None
+) -> int:
+    from xo_mcp.wire.messages import WorkerStatus
     from xo_mcp.worker.boot import BootError, boot
 
     _stop_on_sigterm(stdio=args.gateway_socket is None and listen is None)
@@ -143,19 +146,19 @@ async def _serve(settings: WorkerSettings, args: argparse.Namespace, listen: Lis
         _note_error(args.runtime_dir, str(error))
         return error.exit_code
     _note_error(args.runtime_dir, None)
-    status: dict[str, Any] = {
-        "instance": settings.instance,
-        "xo_url": settings.xo_url,
-        "api_version": booted.catalog.version or None,
-        "tools": len(booted.tools),
-        "actions": settings.enable_actions,
-    }
+    status = WorkerStatus(
+        instance=settings.instance,
+        url=settings.xo_url,
+        api_version=booted.catalog.version or None,
+        tools=len(booted.tools),
+        actions=settings.enable_actions,
+    )
     try:
         if args.gateway_socket is not None:
-            from xo_mcp.worker.fleet_protocol import FleetSocketServer
+            from xo_mcp.worker.gateway_socket import GatewaySocketServer
 
             log(f"serving the fleet gateway on {args.gateway_socket}")
-            server = FleetSocketServer(booted.runner, booted.tools, status, _gateway_pid())
+            server = GatewaySocketServer(booted.runner, booted.tools, status, _gateway_pid())
             await server.serve(args.gateway_socket)
             return EXIT_OK
         assert preload is not None
@@ -181,7 +184,7 @@ def _stop_on_sigterm(stdio: bool) -> None:
 
 
 async def _serve_mcp(
-    booted: Booted, args: argparse.Namespace, listen: Listen | None, status: dict[str, Any]
+    booted: Booted, args: argparse.Namespace, listen: ListenAddress | None, status: WorkerStatus
 ) -> int:
     from xo_mcp.worker.server import WorkerServer
     from xo_mcp.worker.transport import bound_socket, describe, serve_http, serve_stdio
@@ -196,16 +199,16 @@ async def _serve_mcp(
         log(f"cannot listen on {args.listen}: {error.strerror or error}")
         return EXIT_FAILURE
     log(f"serving MCP on {describe(sock)}")
-    await serve_http(server, sock, status)
+    await serve_http(server, sock, status.model_dump(mode="json"))
     return EXIT_OK
 
 
-def _listen_or_exit(text: str | None) -> Listen | None:
+def _listen_or_exit(text: str | None) -> ListenAddress | None:
     """Check --listen before anything else: a wrong address is a configuration error."""
     if text is None:
         return None
     try:
-        listen = Listen.parse(text)
+        listen = ListenAddress.parse(text)
     except ValueError as error:
         log(f"--listen: {error}")
         sys.exit(EXIT_CONFIG)
@@ -235,9 +238,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.gateway_socket is not None and args.listen is not None:
         log("--gateway-socket and --listen exclude each other")
         sys.exit(EXIT_CONFIG)
-    listen = _listen_or_exit(args.listen)
     if args.instance:
         os.environ["XO_MCP_INSTANCE"] = args.instance
+    # Alone, text like the official server's; in a fleet, the launcher's format (its env).
+    logs.configure(
+        program="xo-mcp",
+        component="worker",
+        instance=os.environ.get("XO_MCP_INSTANCE") or None,
+        default_format="text",
+    )
+    listen = _listen_or_exit(args.listen)
     if args.sandbox != "off":
         from xo_mcp.sandbox import SandboxError
 

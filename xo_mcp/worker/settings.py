@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from xo_mcp.outbound import ProxySettings
 from xo_mcp.secretfile import SecretFileError, read_secret_file
-from xo_mcp.worker.proxy import ProxySettings
 
 DEFAULT_DOCS_URL = "https://docs.xen-orchestra.com"
 DEFAULT_TIMEOUT_S = 30.0

@@ -10,8 +10,8 @@ from typing import Any
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.transport_security import TransportSecuritySettings
 
+from xo_mcp.core import ListenAddress
 from xo_mcp.sockets import tcp_listener
-from xo_mcp.worker.listen import Listen
 
 
 async def serve_stdio(server: Server[Any]) -> None:
@@ -35,7 +35,7 @@ def _unix_socket(path: Path) -> socket.socket:
     return sock
 
 
-def bound_socket(listen: Listen) -> socket.socket:
+def bound_socket(listen: ListenAddress) -> socket.socket:
     if listen.unix_path is not None:
         return _unix_socket(listen.unix_path)
     return tcp_listener(listen.host, listen.port)

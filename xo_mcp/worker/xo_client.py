@@ -10,21 +10,20 @@ import asyncio
 import base64
 import json
 import socket
-import ssl
 from dataclasses import dataclass
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx2
 
+from xo_mcp.outbound import ssl_context
+from xo_mcp.wire.exits import MCP_DISABLED
 from xo_mcp.worker.settings import WorkerSettings
 
 REST_BASE = "/rest/v0"
 STATUS_TIMEOUT_S = 10.0
 MCP_HEADER = {"X-XO-Client": "mcp"}
-MCP_DISABLED = "MCP disabled by admin"
 _MAX_ERROR_BODY = 2000
 MAX_REDIRECTS = 3
 MIN_BODY_LIMIT = 1 << 20
@@ -63,18 +62,6 @@ class XoResponse:
 
     def json(self) -> Any:
         return json.loads(self.text)
-
-
-def ssl_context(url: str, ca_bundle: Path | None, insecure: bool) -> ssl.SSLContext | bool:
-    """Verification by default; a private CA bundle; or, knowingly, no verification."""
-    if not url.startswith("https:"):
-        return True
-    if insecure:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    return ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
 
 
 def _auth_headers(settings: WorkerSettings) -> dict[str, str]:

@@ -1,18 +1,28 @@
-"""The worker's end of the private fleet protocol: answers, progress, reuse of a connection,
+"""The worker's end of the private gateway protocol: answers, progress, reuse of a connection,
 cancellation by hangup, and refusal of anyone but the gateway's process."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 from support.worker_socket import TOOL, ScriptedRunner, serving, socket_path
 
-from xo_mcp.worker.fleet_protocol import MAX_LINE, encode
+from xo_mcp.wire.framing import MAX_LINE, decode_reply, encode
+from xo_mcp.wire.messages import (
+    Call,
+    ClientIdentity,
+    Describe,
+    Description,
+    Progress,
+    Reply,
+    Result,
+    WorkerStatus,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -35,18 +45,18 @@ async def connect(path: Path) -> Streams:
     return await asyncio.open_unix_connection(str(path), limit=MAX_LINE)
 
 
-async def exchange(streams: Streams, request: dict[str, Any]) -> list[dict[str, Any]]:
-    """Send one request; every line of the answer, up to and with the result or describe."""
+async def exchange(streams: Streams, request: BaseModel) -> list[Reply]:
+    """Send one request; every message of the answer, up to and with the result or describe."""
     reader, writer = streams
     writer.write(encode(request))
     await writer.drain()
-    lines = []
+    replies: list[Reply] = []
     while True:
         line = await asyncio.wait_for(reader.readline(), 5)
-        assert line, f"the worker closed the connection after {lines}"
-        lines.append(json.loads(line))
-        if "progress" not in lines[-1]:
-            return lines
+        assert line, f"the worker closed the connection after {replies}"
+        replies.append(decode_reply(line))
+        if not isinstance(replies[-1], Progress):
+            return replies
 
 
 async def closed_unanswered(reader: asyncio.StreamReader) -> bool:
@@ -57,20 +67,22 @@ async def closed_unanswered(reader: asyncio.StreamReader) -> bool:
         return True
 
 
-def call(name: str, **arguments: Any) -> dict[str, Any]:
-    return {"op": "call", "name": name, "arguments": arguments, "principal": "ops"}
+def call(name: str, **arguments: Any) -> Call:
+    return Call(name=name, arguments=arguments, client=ClientIdentity(name="ops"))
 
 
 async def test_describe_sends_the_tools_and_status(path: Path) -> None:
-    [description] = await exchange(await connect(path), {"op": "describe"})
-    assert description == {"tools": [TOOL], "status": {"api_version": "0.39.0"}}
+    [description] = await exchange(await connect(path), Describe())
+    assert description == Description(
+        tools=[TOOL], status=WorkerStatus(url="https://xo.test", api_version="0.39.0")
+    )
 
 
 async def test_a_call_relays_progress_then_its_result(path: Path, runner: ScriptedRunner) -> None:
     lines = await exchange(await connect(path), call("vms_query", limit=1))
     assert lines == [
-        {"progress": 1, "total": 2, "message": "half way"},
-        {"result": {"text": "vms_query done", "is_error": False, "meta": {"n": 1}}},
+        Progress(progress=1, total=2, message="half way"),
+        Result(text="vms_query done #1"),
     ]
     assert runner.calls == [("vms_query", {"limit": 1}, "ops")]
 
@@ -79,24 +91,20 @@ async def test_one_connection_carries_requests_one_after_the_other(
     path: Path, runner: ScriptedRunner
 ) -> None:
     streams = await connect(path)
-    await exchange(streams, {"op": "describe"})
+    await exchange(streams, Describe())
     for n in (1, 2, 3):
         *_, last = await exchange(streams, call("hosts_query"))
-        assert last["result"]["meta"] == {"n": n}
+        assert last == Result(text=f"hosts_query done #{n}")
     assert len(runner.calls) == 3
 
 
 async def test_a_bug_in_a_tool_costs_that_call_only(path: Path) -> None:
     streams = await connect(path)
     *_, failed = await exchange(streams, call("boom"))
-    assert failed["result"] == {
-        "text": "Internal error while running the tool.",
-        "is_error": True,
-        "meta": {},
-    }
-    assert "bug" not in json.dumps(failed)  # the worker logs it; the client learns nothing
+    assert failed == Result(text="Internal error while running the tool.", is_error=True)
+    # (the worker logs the bug; the client learns nothing of it)
     *_, fine = await exchange(streams, call("vms_query"))
-    assert fine["result"]["is_error"] is False
+    assert isinstance(fine, Result) and fine.is_error is False
 
 
 async def test_hanging_up_cancels_the_call_at_the_worker(
@@ -112,8 +120,14 @@ async def test_hanging_up_cancels_the_call_at_the_worker(
 
 @pytest.mark.parametrize(
     "line",
-    [b"not json\n", b"[1, 2]\n", b'{"op": "reboot"}\n', b'{"no": "op"}\n'],
-    ids=["garbage", "not-an-object", "unknown-op", "no-op"],
+    [
+        b"not json\n",
+        b"[1, 2]\n",
+        b'{"op": "reboot"}\n',
+        b'{"no": "op"}\n',
+        b'{"op": "call", "name": "vms_query"}\n',
+    ],
+    ids=["garbage", "not-an-object", "unknown-op", "no-op", "call-without-client"],
 )
 async def test_anything_else_closes_the_connection_unanswered(
     path: Path, runner: ScriptedRunner, line: bytes
@@ -128,7 +142,7 @@ async def test_only_the_gateway_process_is_answered(runner: ScriptedRunner) -> N
     with socket_path() as path:
         async with serving(path, runner, allowed_pid=1):
             reader, writer = await connect(path)
-            writer.write(encode({"op": "describe"}))
+            writer.write(encode(Describe()))
             assert await closed_unanswered(reader)
 
 
@@ -145,7 +159,7 @@ async def test_stopping_the_server_ends_every_connection_cleanly(runner: Scripte
     with socket_path() as path:
         async with serving(path, runner) as server:
             idle = await connect(path)
-            await exchange(idle, {"op": "describe"})
+            await exchange(idle, Describe())
             busy_reader, busy_writer = await connect(path)
             busy_writer.write(encode(call("slow")))
             await asyncio.wait_for(runner.slow_started.wait(), 5)
@@ -153,7 +167,7 @@ async def test_stopping_the_server_ends_every_connection_cleanly(runner: Scripte
             await asyncio.wait_for(runner.cancelled.wait(), 5)
             assert await closed_unanswered(idle[0])
             progress_only = await asyncio.wait_for(busy_reader.read(), 5)
-            assert b"progress" in progress_only and b"result" not in progress_only
+            assert b'"progress"' in progress_only and b'"result"' not in progress_only
             assert server._open == {}
     loop.set_exception_handler(None)
     assert errors == []

@@ -1,41 +1,24 @@
-"""The private protocol between the fleet's gateway and its workers, over a unix socket.
+"""A fleet worker's side of the private gateway protocol (`xo_mcp.wire`), on a unix socket.
 
-The gateway speaks MCP to clients; between it and a worker, only three things travel: the
-worker's tool definitions, tool calls (with progress), and its status. A line of JSON each way
-per connection keeps every worker free of the MCP SDK (half its memory, most of its start-up
-time and per-call cost) while the tool definitions and results stay exactly the worker's own.
-
-    → {"op": "describe"}                          ← {"tools": [...], "status": {...}}
-    → {"op": "call", "name", "arguments", "principal"}
-                                                  ← {"progress": p, "total": t, "message": m}*
-                                                  ← {"result": {"text", "is_error", "meta"}}
-
-A connection carries one request at a time and may carry the next once the answer is in (the
-gateway keeps a few idle connections, which saves a connect and an accept per call). The worker
-answers only the gateway's process (SO_PEERCRED), and closing the connection cancels the call in
-progress (a cancelled MCP request reaches XO's request).
+Keeps every fleet worker free of the MCP SDK (half its memory, most of its start-up time and
+per-call cost) while the tool definitions and results stay exactly the worker's own. The socket
+answers only the gateway's process (SO_PEERCRED); closing a connection cancels its call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import socket
 import struct
-import sys
 from pathlib import Path
-from typing import Any
 
+from xo_mcp import logs
+from xo_mcp.wire.framing import MAX_LINE, decode_request, encode
+from xo_mcp.wire.messages import Call, Describe, Description, Progress, Result, WorkerStatus
 from xo_mcp.worker.calls import ToolRunner
 from xo_mcp.worker.tools import ToolSpec
-
-MAX_LINE = 16 * 1024 * 1024  # arguments are small; the limit only stops a runaway peer
-
-
-def encode(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def _peer_pid(writer: asyncio.StreamWriter) -> int | None:
@@ -46,16 +29,16 @@ def _peer_pid(writer: asyncio.StreamWriter) -> int | None:
     return int(struct.unpack("3i", creds)[0])
 
 
-class FleetSocketServer:
+class GatewaySocketServer:
     def __init__(
         self,
         runner: ToolRunner,
         tools: list[ToolSpec],
-        status: dict[str, Any],
+        status: WorkerStatus,
         allowed_pid: int | None,
     ) -> None:
         self.runner = runner
-        self.description = {"tools": [tool.definition for tool in tools], "status": status}
+        self.description = Description(tools=[tool.definition for tool in tools], status=status)
         self.allowed_pid = allowed_pid
         self._open: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
@@ -90,10 +73,10 @@ class FleetSocketServer:
         try:
             pid = _peer_pid(writer)
             if self.allowed_pid is not None and pid != self.allowed_pid:
-                print(f"xo-mcp: refused a connection from pid {pid}", file=sys.stderr, flush=True)
+                logs.log(f"refused a connection from pid {pid}", level="warning")
                 return
             while line := await reader.readline():
-                if not await self._answer(json.loads(line), reader, writer):
+                if not await self._answer(decode_request(line), reader, writer):
                     return
         except (ValueError, ConnectionError, asyncio.IncompleteReadError):
             return  # a malformed or vanished peer gets nothing; the gateway never sends those
@@ -104,30 +87,29 @@ class FleetSocketServer:
                 await writer.wait_closed()
 
     async def _answer(
-        self, request: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, request: Describe | Call, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> bool:
-        """Answer one request; False when the connection must close (unknown request, hangup)."""
-        op = request.get("op") if isinstance(request, dict) else None
-        if op == "describe":
+        """Answer one request; False when the connection must close (a hangup mid-call)."""
+        if isinstance(request, Describe):
             writer.write(encode(self.description))
             await writer.drain()
             return True
-        if op == "call":
+        with logs.bound(client=request.client.name, request_id=request.request_id):
             return await self._call(request, reader, writer)
-        return False
 
     async def _call(
-        self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, request: Call, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> bool:
         async def progress(value: float, total: float | None, message: str | None) -> None:
-            writer.write(encode({"progress": value, "total": total, "message": message}))
+            writer.write(encode(Progress(progress=value, total=total, message=message)))
             await writer.drain()
 
         call = asyncio.ensure_future(
             self.runner.run(
-                str(request.get("name", "")),
-                request.get("arguments"),
-                principal=str(request.get("principal", "")),
+                request.name,
+                request.arguments,
+                client=request.client,
+                confirmed=request.confirmed,
                 progress=progress,
             )
         )
@@ -146,14 +128,15 @@ class FleetSocketServer:
             await hangup  # the next readline() must not find this read still waiting
         try:
             outcome = call.result()
-            result = {"text": outcome.text, "is_error": outcome.is_error, "meta": outcome.meta}
+            result = Result(
+                text=outcome.text,
+                is_error=outcome.is_error,
+                mcp_disabled=outcome.mcp_disabled,
+                confirmation=outcome.confirmation,
+            )
         except Exception as error:  # a bug must cost one call, never the worker
-            print(f"xo-mcp: tool {request.get('name')!r} failed: {error!r}", file=sys.stderr)
-            result = {
-                "text": "Internal error while running the tool.",
-                "is_error": True,
-                "meta": {},
-            }
-        writer.write(encode({"result": result}))
+            logs.log(f"tool {request.name!r} failed: {error!r}", level="error")
+            result = Result(text="Internal error while running the tool.", is_error=True)
+        writer.write(encode(result))
         await writer.drain()
         return not hung_up

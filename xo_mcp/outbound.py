@@ -1,4 +1,8 @@
-"""Which proxy a request to a given URL goes through: HTTP(S)_PROXY and NO_PROXY.
+"""How xo-mcp's processes reach other servers: which proxy a URL goes through, which TLS trust.
+
+Used by the worker (XO), the launcher (XO's kill switch) and the gateway (an OAuth issuer).
+
+Proxies: HTTP(S)_PROXY and NO_PROXY.
 
 The rules are those of the official server (undici's `EnvHttpProxyAgent`), as its README
 documents them: a NO_PROXY entry is an exact host (`xoa.internal.example.com`, optionally
@@ -11,8 +15,10 @@ HTTPS requests fall back to HTTP_PROXY when HTTPS_PROXY is unset, as in undici.
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 _SEPARATORS = re.compile(r"[,\s]+")
@@ -86,3 +92,15 @@ class ProxySettings:
             return None
         port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
         return None if self.bypasses(parts.hostname, port) else proxy
+
+
+def ssl_context(url: str, ca_bundle: Path | None, insecure: bool = False) -> ssl.SSLContext | bool:
+    """Verification by default; a private CA bundle; or, knowingly, no verification."""
+    if not url.startswith("https:"):
+        return True
+    if insecure:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)

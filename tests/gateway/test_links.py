@@ -1,4 +1,4 @@
-"""The gateway's link to one worker (`gateway/upstream`), on an in-process worker socket:
+"""The gateway's link to one worker (`gateway/links`), on an in-process worker socket:
 readiness, reuse of idle connections, a restarted worker, cancellation, a vanished worker."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from support.worker_socket import ScriptedRunner, serving, socket_path
 
-from xo_mcp.fleet.config import parse_fleet
-from xo_mcp.fleet.instances import Registry, State
-from xo_mcp.gateway import upstream
-from xo_mcp.gateway.upstream import WorkerDown, WorkerLink
+from xo_mcp.core import Registry, State
+from xo_mcp.gateway import links
+from xo_mcp.gateway.links import WorkerDown, WorkerLink
+from xo_mcp.wire.messages import Call, ClientIdentity
 
 pytestmark = pytest.mark.anyio
 
@@ -35,17 +35,18 @@ class Rig:
         raise AssertionError("the link never read the worker's tools")
 
     async def call(self, name: str = "vms_query") -> str:
-        result = await asyncio.wait_for(self.link.call_tool(name, {}, "ops", None), 10)
+        result = await asyncio.wait_for(self.link.call(request(name), None), 10)
         assert result.is_error is False
-        return str(result.content[0].text)  # type: ignore[union-attr]
+        return result.text.rsplit(" #", 1)[0]
+
+
+def request(name: str) -> Call:
+    return Call(name=name, arguments={}, client=ClientIdentity(name="ops"))
 
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    fleet = parse_fleet(
-        '[instances.alpha]\nurl = "https://xo"\ntoken_env = "T"\n', check_secrets=False
-    )
-    registry = Registry(fleet)
+    registry = Registry({"alpha": "https://xo"})
     with socket_path() as path:
         changes: list[str] = []
         link = WorkerLink("alpha", path, registry, changes.append)
@@ -79,9 +80,9 @@ async def test_concurrent_calls_each_get_a_connection_and_keep_at_most_max_idle(
 ) -> None:
     async with serving(rig.path, rig.runner):
         await rig.ready()
-        many = upstream.MAX_IDLE + 4
+        many = links.MAX_IDLE + 4
         assert len(await asyncio.gather(*(rig.call() for _ in range(many)))) == many
-        assert len(rig.link._idle) == upstream.MAX_IDLE
+        assert len(rig.link._idle) == links.MAX_IDLE
 
 
 async def test_a_restarted_worker_is_called_on_a_new_connection_without_error(
@@ -103,7 +104,7 @@ async def test_a_cancelled_call_closes_its_connection_and_the_worker_stops_it(ri
         await rig.ready()
         await rig.call()
         idle_before = len(rig.link._idle)
-        slow = asyncio.ensure_future(rig.link.call_tool("slow", {}, "ops", None))
+        slow = asyncio.ensure_future(rig.link.call(request("slow"), None))
         await asyncio.wait_for(rig.runner.slow_started.wait(), 5)
         slow.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -118,7 +119,7 @@ async def test_a_cancelled_call_closes_its_connection_and_the_worker_stops_it(ri
 async def test_a_worker_dying_mid_call_fails_that_call_clearly(rig: Rig) -> None:
     async with serving(rig.path, rig.runner) as server:
         await rig.ready()
-        slow = asyncio.ensure_future(rig.link.call_tool("slow", {}, "ops", None))
+        slow = asyncio.ensure_future(rig.link.call(request("slow"), None))
         await asyncio.wait_for(rig.runner.slow_started.wait(), 5)
         server.drop_connections()
         with pytest.raises(WorkerDown, match="stopped during the call"):
@@ -132,4 +133,4 @@ async def test_a_call_to_a_worker_that_is_gone_fails_fast_naming_the_instance(ri
         await rig.call()
     rig.link.registry.set_state("alpha", State.FAILED, "XO unreachable")
     with pytest.raises(WorkerDown, match=r"instance 'alpha' is not available \(failed"):
-        await asyncio.wait_for(rig.link.call_tool("vms_query", {}, "ops", None), 5)
+        await asyncio.wait_for(rig.link.call(request("vms_query"), None), 5)

@@ -1,4 +1,4 @@
-"""The gateway's link to one worker, over the worker's unix socket (`worker/fleet_protocol`).
+"""The gateway's link to one worker, over the worker's unix socket (the `wire` protocol).
 
 Connections carry no session, so a restarted worker needs nothing re-established: the link only
 re-reads the worker's tools and tells the gateway, which tells its clients. A call borrows an
@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import mcp_types as types
+from pydantic import BaseModel
 
-from xo_mcp.fleet.instances import Registry, State
-from xo_mcp.worker.fleet_protocol import MAX_LINE, encode
+from xo_mcp import logs
+from xo_mcp.core import Registry, State
+from xo_mcp.wire.framing import MAX_LINE, decode_reply, encode
+from xo_mcp.wire.messages import Call, Describe, Description, Progress, Reply, Result, WorkerStatus
 
 RECONNECT_S = 0.1
 HEARTBEAT_S = 1.0
@@ -31,10 +31,6 @@ ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
 class WorkerDown(Exception):
     """The worker cannot take calls now; the message says why, for the tool result."""
-
-
-def _log(message: str) -> None:
-    print(f"xo-mcp-fleet: {message}", file=sys.stderr, flush=True)
 
 
 class _Exchange:
@@ -71,20 +67,17 @@ class _Exchange:
             return False
         return not (self.reader.at_eof() or self.writer.is_closing())
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: BaseModel) -> None:
         assert self.writer is not None
         self.writer.write(encode(message))
         await self.writer.drain()
 
-    async def receive(self) -> dict[str, Any]:
+    async def receive(self) -> Reply:
         assert self.reader is not None
         line = await self.reader.readline()
         if not line:
             raise ConnectionResetError("the worker closed the connection")
-        message = json.loads(line)
-        if not isinstance(message, dict):
-            raise ConnectionResetError("the worker sent something unexpected")
-        return message
+        return decode_reply(line)
 
 
 class WorkerLink:
@@ -100,15 +93,22 @@ class WorkerLink:
         self.registry = registry
         self._on_change = on_change
         self.tools: list[types.Tool] = []
-        self.info: dict[str, Any] = {}
+        self.status: WorkerStatus | None = None
         self.connected = False
         self._reset = asyncio.Event()
         self._idle: list[_Exchange] = []
 
-    async def _describe(self) -> dict[str, Any]:
+    @property
+    def actions(self) -> bool:
+        return self.status is not None and self.status.actions
+
+    async def _describe(self) -> Description:
         async with asyncio.timeout(DESCRIBE_TIMEOUT_S), _Exchange(self.socket_path) as exchange:
-            await exchange.send({"op": "describe"})
-            return await exchange.receive()
+            await exchange.send(Describe())
+            reply = await exchange.receive()
+        if not isinstance(reply, Description):
+            raise ValueError("the worker did not describe itself")
+        return reply
 
     def reset(self) -> None:
         """The worker was restarted (or failed under us): re-read its tools."""
@@ -119,7 +119,7 @@ class WorkerLink:
         while self._idle:
             self._idle.pop().close()
 
-    async def _send(self, request: dict[str, Any]) -> _Exchange:
+    async def _send(self, request: Call) -> _Exchange:
         """Send on an idle connection, else on a new one (OSError: nobody answers).
 
         A restarted worker leaves idle connections whose writes fail at once (a unix socket
@@ -144,27 +144,28 @@ class WorkerLink:
 
     async def run(self) -> None:
         """Follow the worker: read its tools when it answers, again after every restart."""
-        while True:
-            try:
-                description = await self._describe()
-            except (OSError, ValueError, TimeoutError):
-                self._went_down()
-                await asyncio.sleep(RECONNECT_S)
-                continue
-            self._became_ready(description)
-            await self._watch()
+        try:
+            while True:
+                try:
+                    description = await self._describe()
+                except (OSError, ValueError, TimeoutError):
+                    self._went_down()
+                    await asyncio.sleep(RECONNECT_S)
+                    continue
+                self._became_ready(description)
+                await self._watch()
+        finally:
+            self._drop_idle()
 
-    def _became_ready(self, description: dict[str, Any]) -> None:
-        self.tools = [
-            types.Tool.model_validate(tool, by_name=False) for tool in description["tools"]
-        ]
-        self.info = description.get("status") or {}
+    def _became_ready(self, description: Description) -> None:
+        self.tools = [types.Tool.model_validate(tool, by_name=False) for tool in description.tools]
+        self.status = description.status
         self.connected = True
         status = self.registry[self.name]
         status.tools = len(self.tools)
-        status.api_version = self.info.get("api_version")
+        status.api_version = description.status.api_version
         self.registry.set_state(self.name, State.READY)
-        _log(f"{self.name}: ready ({len(self.tools)} tools)")
+        logs.log(f"ready ({len(self.tools)} tools)", component="gateway", instance=self.name)
         self._on_change(self.name)
 
     def _went_down(self) -> None:
@@ -212,14 +213,7 @@ class WorkerLink:
         detail = f": {status.last_error}" if status.last_error else ""
         return f"instance {self.name!r} is not available ({status.state}{detail})"
 
-    async def call_tool(
-        self,
-        name: str,
-        arguments: dict[str, Any],
-        principal: str,
-        progress: ProgressFn | None,
-    ) -> types.CallToolResult:
-        request = {"op": "call", "name": name, "arguments": arguments, "principal": principal}
+    async def call(self, request: Call, progress: ProgressFn | None) -> Result:
         for attempt in range(2):
             await self._wait_until_connected()
             try:
@@ -241,18 +235,14 @@ class WorkerLink:
             return result
         raise AssertionError("unreachable")
 
-    async def _answer(
-        self, exchange: _Exchange, progress: ProgressFn | None
-    ) -> types.CallToolResult:
+    async def _answer(self, exchange: _Exchange, progress: ProgressFn | None) -> Result:
         try:
             while True:
                 message = await exchange.receive()
-                if "result" in message:
-                    return _tool_result(message["result"])
-                if progress is not None and "progress" in message:
-                    await progress(
-                        message["progress"], message.get("total"), message.get("message")
-                    )
+                if isinstance(message, Result):
+                    return message
+                if progress is not None and isinstance(message, Progress):
+                    await progress(message.progress, message.total, message.message)
         except (OSError, ValueError):
             self.reset()
             raise WorkerDown(
@@ -262,7 +252,7 @@ class WorkerLink:
             ) from None
 
 
-async def _sent(exchange: _Exchange, request: dict[str, Any]) -> bool:
+async def _sent(exchange: _Exchange, request: Call) -> bool:
     """Whether the request went out; the connection is closed when it did not (or on cancel)."""
     try:
         await exchange.send(request)
@@ -272,11 +262,3 @@ async def _sent(exchange: _Exchange, request: dict[str, Any]) -> bool:
             return False
         raise
     return True
-
-
-def _tool_result(result: dict[str, Any]) -> types.CallToolResult:
-    return types.CallToolResult(
-        content=[types.TextContent(type="text", text=str(result.get("text", "")))],
-        is_error=bool(result.get("is_error")),
-        _meta=result.get("meta") or None,
-    )

@@ -21,7 +21,8 @@ from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from xo_mcp.fleet.render import CONTROL_USER, RuntimeLayout
+from xo_mcp.core import RuntimeLayout
+from xo_mcp.fleet.render import CONTROL_USER
 
 STOP_GRACE_S = 8.0
 # supervisord dies with the launcher (SIGTERM: it stops the workers first), even on SIGKILL,
