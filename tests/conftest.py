@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
-from support.npm import NpmPeers, NpmUnavailable, npm_peers
+from support.npm import NpmPeers, npm_or_skip, npm_peers
 from support.processes import Sim, own_sim
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @pytest.fixture
@@ -37,9 +34,4 @@ def npm() -> NpmPeers:
 
     Skipped with a reason only when npm is unreachable and CI is not set; in CI it must work.
     """
-    try:
-        return npm_peers()
-    except NpmUnavailable as error:
-        if IN_CI:
-            pytest.fail(f"npm peers are required in CI: {error}")
-        pytest.skip(f"npm registry unreachable: {error}")
+    return npm_or_skip(npm_peers)

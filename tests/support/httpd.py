@@ -22,9 +22,12 @@ NOT_RELAYED = HOP_BY_HOP | {"transfer-encoding", "content-length", "date", "serv
 
 
 @contextmanager
-def serve_in_thread(server: Server) -> Iterator[Server]:
-    """`server` answering from a daemon thread until the block ends; then closed."""
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+def serve_in_thread(server: Server, *, poll_interval_s: float = 0.5) -> Iterator[Server]:
+    """`server` answering from a daemon thread until the block ends; then closed (shutting
+    down takes up to `poll_interval_s`)."""
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": poll_interval_s}, daemon=True
+    )
     thread.start()
     try:
         yield server

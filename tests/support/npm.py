@@ -1,17 +1,21 @@
 """Peers from the npm registry, fetched once into .cache/npm (git-ignored), never committed:
-the official server, the real XO OpenAPI spec, and the TypeScript MCP SDK.
+the official server, the real XO OpenAPI spec, the TypeScript MCP SDK, and (`npm_module`)
+packages only some tests need, such as the OpenID provider of the OAuth tests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from support.processes import REPO
 
@@ -34,8 +38,25 @@ OFFICIAL_READ_ONLY_TOOLS = [
 ]  # fmt: skip
 
 
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+T = TypeVar("T")
+
+
 class NpmUnavailable(Exception):
     pass
+
+
+def npm_or_skip(install: Callable[[], T]) -> T:
+    """What an npm fixture gives: the test is skipped with the reason when npm is unreachable,
+    except in CI, where it must work (the test fails)."""
+    import pytest  # here: the benchmarks use this module too, without pytest
+
+    try:
+        return install()
+    except NpmUnavailable as error:
+        if IN_CI:
+            pytest.fail(f"npm peers are required in CI: {error}")
+        pytest.skip(f"npm registry unreachable: {error}")
 
 
 @dataclass(frozen=True)
@@ -64,13 +85,17 @@ def _run(args: list[str], cwd: Path) -> None:
         raise NpmUnavailable(f"{' '.join(args)} failed: {result.stderr[-2000:]}")
 
 
-def _install(root: Path) -> None:
+def _npm_install(root: Path, *specs: str) -> None:
     if shutil.which("npm") is None or shutil.which("node") is None:
         raise NpmUnavailable("node/npm are not installed")
     root.mkdir(parents=True, exist_ok=True)
     if not (root / "package.json").exists():
         (root / "package.json").write_text(json.dumps({"private": True}), encoding="utf-8")
-    _run(["npm", "install", "--no-audit", "--no-fund", "--silent", OFFICIAL, TS_SDK], root)
+    _run(["npm", "install", "--no-audit", "--no-fund", "--silent", *specs], root)
+
+
+def _install(root: Path) -> None:
+    _npm_install(root, OFFICIAL, TS_SDK)
     spec_dir = root / "rest-api"
     spec_dir.mkdir(exist_ok=True)
     _run(["npm", "pack", "--silent", REST_API], spec_dir)
@@ -80,16 +105,33 @@ def _install(root: Path) -> None:
         tar.extractall(spec_dir, members=[member], filter="data")
 
 
-def npm_peers() -> NpmPeers:
-    """Install once (a lock file serialises concurrent test processes)."""
-    peers = NpmPeers(CACHE)
+@contextlib.contextmanager
+def _cache_lock() -> Iterator[None]:
+    """A lock file serialises concurrent test processes installing into the cache."""
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+    os.environ.setdefault("NODE_NO_WARNINGS", "1")
+
+
+def npm_peers() -> NpmPeers:
+    """Install once."""
+    peers = NpmPeers(CACHE)
+    with _cache_lock():
         if not (
             peers.real_spec.exists()
             and (peers.node_modules / "@modelcontextprotocol" / "sdk").exists()
         ):
             _install(CACHE)
-    os.environ.setdefault("NODE_NO_WARNINGS", "1")
     return peers
+
+
+def npm_module(spec: str, name: str) -> Path:
+    """One more package (`spec`, e.g. "oidc-provider@9") that only some tests need, installed
+    once into the same cache; its directory in node_modules."""
+    target = CACHE / "node_modules" / name
+    with _cache_lock():
+        if not (target / "package.json").exists():
+            _npm_install(CACHE, spec)
+    return target
