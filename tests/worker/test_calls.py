@@ -461,6 +461,22 @@ async def test_infrastructure_summary() -> None:
     assert outcome == Outcome("Failed to get infrastructure summary: Cannot connect", True)
 
 
+async def test_an_unknown_argument_error_lists_every_argument_of_the_tool() -> None:
+    # XO's own query parameters (`sync`, `markdown`) are not arguments: the answer says which are.
+    tool_runner, fake, _ = runner(ok())
+    outcome = await tool_runner.run(
+        "vms_action", {"operation": "StartVm", "id": "x", "sync": True, "markdown": True}
+    )
+    allowed = list(tool_runner.tools["vms_action"].definition["inputSchema"]["properties"])
+    assert "tag" in allowed and "wait" in allowed
+    assert outcome.is_error
+    assert outcome.text == (
+        "Invalid arguments for vms_action: unknown arguments `sync`, `markdown` "
+        f"(allowed: {', '.join(allowed)})"
+    )
+    assert fake.calls == []
+
+
 async def test_utility_tools_refuse_unknown_arguments() -> None:
     tool_runner, fake, _ = runner(ok())
     outcome = await tool_runner.run("search_documentation", {"topic": "nope"})
