@@ -201,7 +201,9 @@ UTILITY_TOOLS = (
     _utility(
         "get_infrastructure_summary",
         "Get Infrastructure Summary",
-        "Get a high-level summary of the entire XO infrastructure (pools, hosts, VMs counts)",
+        "Get a high-level summary of the entire XO infrastructure: counts of pools, hosts and VMs "
+        "by power state, then pools, hosts (state) and VMs (state, host, pool) by name and id. "
+        "Long lists are cut, VMs that are not running first.",
         {},
     ),
 )
