@@ -4,6 +4,7 @@ and of the simulator's."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any
@@ -156,7 +157,7 @@ def test_sentences_drop_markup_and_lists_they_introduce() -> None:
         "Partial update. Only the fields present are\nmodified;\neverything else stays.\n\n"
         "- For a fast clone, set `fast` to `true`."
     )
-    assert sentences(prose) == [
+    assert list(sentences(prose)) == [
         "The VM must be running.",
         "Partial update.",
         "Only the fields present are modified; everything else stays.",
@@ -340,3 +341,17 @@ def test_descriptions_shrink(npm: NpmPeers) -> None:
     ours = sum(len(str(t.definition["description"]).encode()) for t in tools)
     theirs = sum(len(official_description(t, spec).encode()) for t in tools if t.operations)
     assert ours < 0.8 * theirs
+
+
+def test_a_body_fanning_out_through_refs_is_cut() -> None:
+    # A → 50 × B → 50 × C → …: without a budget, millions of visits.
+    names = "ABCDEFG"
+    components = {
+        "schemas": {
+            name: {"anyOf": [{"$ref": f"#/components/schemas/{after}"}] * 50}
+            for name, after in itertools.pairwise(names)
+        }
+    }
+    components["schemas"]["G"] = {"properties": {"x": {}}}
+    hint = body_hint(json_body({"$ref": "#/components/schemas/A"}), components)
+    assert hint in ("body", "body {x?}")

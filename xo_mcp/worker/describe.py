@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,23 +170,23 @@ def _chunks(paragraph: str) -> list[str]:
     return kept
 
 
-def sentences(prose: str) -> list[str]:
-    """The prose's sentences, markup removed, each ending with a full stop."""
-    found: list[str] = []
+def sentences(prose: str) -> Iterator[str]:
+    """The prose's sentences, markup removed, each ending with a full stop (lazily: a line
+    needs the first few only, however long the spec's text)."""
     for paragraph in re.split(r"\n\s*\n", prose):
         for chunk in _chunks(paragraph):
             plain = _EMPHASIS.sub("", _LINK.sub(r"\1", chunk))
             for sentence in _SENTENCE_END.split(" ".join(plain.split())):
                 sentence = sentence.strip().rstrip(":;,")
                 if sentence:
-                    found.append(sentence if sentence[-1] in ".!?" else sentence + ".")
-    return found
+                    yield sentence if sentence[-1] in ".!?" else sentence + "."
 
 
 def _mentions(sentence: str, names: frozenset[str]) -> bool:
     return any(
         re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", sentence, re.IGNORECASE)
         for name in names
+        if len(name) <= 100  # nobody could pass a longer name as an argument anyway
     )
 
 
@@ -376,23 +376,27 @@ def follow(node: Any, components: Mapping[str, Any]) -> Any:
     return None
 
 
+_BODY_NODES = 2_000  # schemas visited per body at most: `$ref`s can fan out without end
+
+
 def _object_keys(
-    schema: Any, components: Mapping[str, Any], depth: int = 0
+    schema: Any, components: Mapping[str, Any], budget: list[int], depth: int = 0
 ) -> tuple[dict[str, None], set[str]]:
     """The keys an object schema names (ordered), and those it requires."""
     schema = _mapping(follow(schema, components))
     keys: dict[str, None] = {}
     required: set[str] = set()
-    if depth > 4:
+    budget[0] -= 1
+    if depth > 4 or budget[0] < 0:
         return keys, required
     keys.update(dict.fromkeys(str(key) for key in _mapping(schema.get("properties"))))
     required.update(str(key) for key in _list(schema.get("required")))
     for part in _list(schema.get("allOf")):
-        part_keys, part_required = _object_keys(part, components, depth + 1)
+        part_keys, part_required = _object_keys(part, components, budget, depth + 1)
         keys.update(part_keys)
         required |= part_required
     branches = [
-        _object_keys(part, components, depth + 1)
+        _object_keys(part, components, budget, depth + 1)
         for part in _list(schema.get("anyOf")) + _list(schema.get("oneOf"))
     ]
     for branch_keys, _ in branches:
@@ -409,7 +413,8 @@ def body_hint(request_body: Any, components: Mapping[str, Any]) -> str:
         return ""
     if "application/json" not in content:
         return "file upload, not supported by this tool"
-    keys, required = _object_keys(_mapping(content["application/json"]).get("schema"), components)
+    schema = _mapping(content["application/json"]).get("schema")
+    keys, required = _object_keys(schema, components, [_BODY_NODES])
     if not keys:
         return "body"
     ordered = [key for key in keys if key in required] + [
