@@ -99,16 +99,16 @@ def test_the_path_check_refuses_what_the_old_simulator_said() -> None:
 
 def test_privilege_lists_and_their_headers_leave_the_prose() -> None:
     prose, privileges = split_privileges(
-        "The VM must be halted\n\nRequired privileges:\n- resource: vm, action: start\n"
-        "- resource: host, action: allow-vm (if an hostId is specified)\n\nA note."
+        "Halted VMs only\n\nPrivileges it checks:\n- resource: vm, action: start\n"
+        "- resource: host, action: allow-vm (if a hostId is given)\n\nA note."
     )
-    assert prose == "The VM must be halted\n\n\nA note."
+    assert prose == "Halted VMs only\n\n\nA note."
     assert privileges == [
         Privilege("vm", "start"),
         Privilege("host", "allow-vm", "if hostId"),
     ]
     listed, (read,) = split_privileges(
-        "Returns all VMs that match the following privilege:\n- resource: vm, action: read"
+        "Lists what the caller holds this privilege on:\n- resource: vm, action: read"
     )
     assert (listed, read) == ("", Privilege("vm", "read"))
 
@@ -123,21 +123,21 @@ def test_privilege_lists_and_their_headers_leave_the_prose() -> None:
             "vm:revert-snapshot, vm:snapshot if snapshotBefore",
         ),
         (
-            "- resource: vm, action: update:&lt;field&gt; (e.g. update:nameLabel, ...)",
+            "- resource: vm, action: update:&lt;field&gt; (e.g. update:cpus)",
             "vm:update:<field> per field",
         ),
         (
-            "- resource: user, action: update (grants all fields)\n"
-            "- resource: user, action: update:name (if name is passed)\n"
-            "- resource: user, action: update:password (if password is passed)",
+            "- resource: user, action: update (any field)\n"
+            "- resource: user, action: update:name (if name is set)\n"
+            "- resource: user, action: update:password (when `password` is given)",
             "user:update or user:update:<field> per field",
         ),
         (
-            "- resource: sr, action: import:vdi (on the target SR)\n"
+            "- resource: sr, action: import:vdi (on the SR it goes to)\n"
             "- resource: vdi, action: create",
-            "sr:import:vdi on the target SR, vdi:create",
+            "sr:import:vdi on the SR it goes to, vdi:create",
         ),
-        ("- resource: user, action: read (if not self)", "user:read if not self"),
+        ("- resource: user, action: read (unless oneself)", "user:read unless oneself"),
         (
             "- resource: host, action: evacuate (when `evacuate` is true)",
             "host:evacuate if evacuate",
@@ -271,6 +271,18 @@ def test_every_line_of_xos_real_spec_fits_its_path(npm: NpmPeers) -> None:
     spec = real_spec(npm)
     assert len(every_operation(spec)) == 271
     assert check_every_line(spec) > 200
+
+
+def test_privileges_of_xos_real_spec_in_a_few_words(npm: NpmPeers) -> None:
+    tools = build_tools(parse_spec(real_spec(npm), actions=True))
+    needs = {(tool.name, op.name): op.needs for tool in tools for op in tool.operations.values()}
+    assert needs[("vms_action", "DeleteVm")] == "vm:delete"
+    assert needs[("vms_action", "StartVm")] == "vm:start, host:allow-vm if hostId"
+    assert needs[("users_action", "UpdateUser")] == "user:update or user:update:<field> per field"
+    assert needs[("vdis_action", "CreateVdi")] == "sr:import:vdi on the target SR, vdi:create"
+    assert needs[("users_query", "GetUser")] == "user:read if not self"
+    assert needs[("vms_query", "GetVmAlarms")] == "alarm:read"
+    assert needs[("ping_query", "Ping")] == ""
 
 
 def test_every_line_of_the_simulators_spec_fits_its_path(sim: Sim) -> None:

@@ -117,13 +117,13 @@ def test_a_line_says_what_it_does_its_arguments_and_its_privileges() -> None:
     body = {"properties": {"hostId": {"type": "string"}}}
     line = described(
         description=(
-            "The VM must be halted\n\nRequired privileges:\n- resource: vm, action: start\n"
-            "- resource: host, action: allow-vm (if an hostId is specified)"
+            "Only a halted VM starts\n\nPrivileges:\n- resource: vm, action: start\n"
+            "- resource: host, action: allow-vm (when `hostId` is given)"
         ),
         requestBody={"content": {"application/json": {"schema": body}}},
     )
     assert line == (
-        '  - "StartVm": Start a VM (id, body {hostId?}). The VM must be halted. '
+        '  - "StartVm": Start a VM (id, body {hostId?}). Only a halted VM starts. '
         "Needs vm:start, host:allow-vm if hostId."
     )
 

@@ -69,7 +69,7 @@ def _condition(raw: str) -> str:
 
 
 def _is_privilege_header(line: str) -> bool:
-    """ "Required privilege:", "Returns all VMs that match the following privilege:"…"""
+    """The line that introduces a privilege list: it speaks of privileges and ends with `:`."""
     stripped = line.strip()
     return stripped.endswith(":") and "privilege" in stripped.lower()
 
