@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.npm import OFFICIAL_READ_ONLY_TOOLS
+from support.paths import path_facts, words
 
 from xo_mcp.sim.catalog import ROWS
 from xo_mcp.sim.params import parse_params
@@ -140,6 +142,39 @@ async def test_operation_ids_exposures_and_parameters_follow_the_catalog(spec) -
         assert all(p["required"] for p in operation.get("parameters", []) if p["in"] == "path")
         assert "summary" not in operation
         assert operation["description"]
+
+
+# Words of the real spec's descriptions, or of the simulator's old ones, that must not come back:
+# XO's privilege boilerplate, and arguments the simulator invented.
+NOT_OURS = ("Required privilege", "match the following", "markdown=true", "sync=true")
+
+
+async def test_descriptions_say_what_each_operation_acts_on(spec) -> None:
+    for method, path, operation in operations(spec):
+        description = operation["description"]
+        facts = path_facts(path)
+        # Its first sentence, without any path it quotes (a quoted path names everything).
+        said = words(re.sub(r"\S*/\S*", "", description.split(". ")[0]))
+        missing = [word for word in facts.resource + facts.sub if word not in said]
+        assert missing == [], (method, path, description)
+        assert not any(text in description for text in NOT_OURS), (method, path)
+
+
+async def test_descriptions_carry_xos_privileges_and_preconditions(spec) -> None:
+    def described(method: str, path: str) -> str:
+        text: str = spec["paths"][path][method]["description"]
+        return text
+
+    assert described("delete", "/vms/{id}").endswith("\n- resource: vm, action: delete")
+    start = described("post", "/vms/{id}/actions/start")
+    assert "must be halted" in start
+    assert start.endswith(
+        "- resource: vm, action: start\n- resource: host, action: allow-vm (when `hostId` is given)"
+    )
+    assert "must be running" in described("delete", "/vms/{id}/stats/data_source/{data_source}")
+    listing = described("get", "/vms/{id}/alarms")
+    assert listing.endswith("privilege on:\n- resource: alarm, action: read")
+    assert "privilege" not in described("get", "/ping")
 
 
 def reference_table() -> list[dict[str, str]]:

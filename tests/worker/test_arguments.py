@@ -77,14 +77,25 @@ def test_unknown_arguments_name_the_allowed_ones() -> None:
     assert problem.startswith("unknown argument `ids` (allowed: operation, id, limit")
 
 
+def test_unknown_arguments_list_every_allowed_one_once() -> None:
+    (problem,) = check_arguments({"operation": "GetVms", "sync": True, "markdown": "x"}, SCHEMA)
+    allowed = ", ".join(SCHEMA["properties"])
+    assert problem == f"unknown arguments `sync`, `markdown` (allowed: {allowed})"
+
+
+def test_a_long_unknown_name_is_shortened() -> None:
+    (problem,) = check_arguments({"operation": "GetVms", "x" * 5000: 1}, SCHEMA)
+    assert len(problem) < 200 and "..." in problem
+
+
 def test_unknown_arguments_are_fine_when_the_schema_allows_them() -> None:
     open_schema = {**SCHEMA, "additionalProperties": True}
     assert check_arguments({"operation": "GetVms", "extra": 1}, open_schema) == []
 
 
 def test_every_problem_is_listed() -> None:
-    problems = check_arguments({"id": 1, "limit": "x", "nope": 0}, SCHEMA)
-    assert len(problems) == 4
+    problems = check_arguments({"id": 1, "limit": "x", "nope": 0, "nix": 0}, SCHEMA)
+    assert len(problems) == 4  # required, the unknown ones (together), id, limit
 
 
 def test_long_strings_are_refused_and_not_echoed() -> None:

@@ -479,20 +479,69 @@ async def test_check_connection(audit: LogLines) -> None:
     assert outcome == Outcome("Connection test failed: Authentication failed: check XO_TOKEN", True)
 
 
+INVENTORY = {
+    "/pools": [{"id": "p1", "name_label": "Lab", "href": "/rest/v0/pools/p1"}],
+    "/hosts": [{"id": "h1", "name_label": "xcp-1", "power_state": "Running", "$pool": "p1"}],
+    "/vms": [
+        {"id": "v1", "name_label": "web", "power_state": "Running", "$container": "h1",
+         "$pool": "p1"},
+        {"id": "v2", "name_label": "db", "power_state": "Halted", "$container": "p1",
+         "$pool": "p1"},
+    ],
+}  # fmt: skip
+
+
 async def test_infrastructure_summary(audit: LogLines) -> None:
-    tool_runner, fake = runner(lambda m, path, q, b: response(200, f"table of {path}", MARKDOWN))
+    tool_runner, fake = runner(lambda m, path, q, b: response(200, json.dumps(INVENTORY[path])))
     outcome = await tool_runner.run("get_infrastructure_summary", {})
-    assert outcome.text == (
-        "## Pools\ntable of /pools\n\n## Hosts\ntable of /hosts\n\n## VMs\ntable of /vms"
+    assert not outcome.is_error
+    assert outcome.text.startswith(
+        "## Counts\n- Pools: 1\n- Hosts: 1 (Running 1)\n- VMs: 2 (Running 1, Halted 1)\n"
     )
-    assert sorted((path, query["fields"]) for _, path, query, _ in fake.calls if query) == [
-        ("/hosts", "id,name_label,power_state"),
-        ("/pools", "id,name_label"),
-        ("/vms", "id,power_state"),
+    assert "| web | Running | xcp-1 | Lab | v1 |" in outcome.text
+    # Bounded reads of small objects, in JSON (not XO's markdown tables, which hold no counts).
+    assert sorted((path, query) for _, path, query, _ in fake.calls) == [
+        ("/hosts", {"fields": "id,name_label,power_state,enabled,$pool", "limit": "1000"}),
+        ("/pools", {"fields": "id,name_label", "limit": "500"}),
+        ("/vms", {"fields": "id,name_label,power_state,$container,$pool", "limit": "2500"}),
     ]
-    failing, _ = runner(lambda *_: XoRequestError("Cannot connect"))
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (XoRequestError("Cannot connect"), "Cannot connect"),
+        (response(200, "| not | json |", MARKDOWN), "XO answered GET /pools with invalid JSON"),
+        (response(200, '{"a": 1}'), "XO answered GET /pools with something that is not a list"),
+        (
+            XoResponse(200, JSON, "[", {}, truncated=True),
+            "XO's answer to GET /pools was too long to read",
+        ),
+    ],
+)
+async def test_infrastructure_summary_failures(answer: Any, expected: str, audit: LogLines) -> None:
+    def answers(method: str, path: str, *_: Any) -> Any:
+        return answer if path == "/pools" else response(200, "[]")
+
+    failing, _ = runner(answers)
     outcome = await failing.run("get_infrastructure_summary", {})
-    assert outcome == Outcome("Failed to get infrastructure summary: Cannot connect", True)
+    assert outcome == Outcome(f"Failed to get infrastructure summary: {expected}", True)
+
+
+async def test_an_unknown_argument_error_lists_every_argument_of_the_tool(audit: LogLines) -> None:
+    # XO's own query parameters (`sync`, `markdown`) are not arguments: the answer says which are.
+    tool_runner, fake = runner(ok())
+    outcome = await tool_runner.run(
+        "vms_action", {"operation": "StartVm", "id": "x", "sync": True, "markdown": True}
+    )
+    allowed = list(tool_runner.runner.tools["vms_action"].definition["inputSchema"]["properties"])
+    assert "tag" in allowed and "wait" in allowed
+    assert outcome.is_error
+    assert outcome.text == (
+        "Invalid arguments for vms_action: unknown arguments `sync`, `markdown` "
+        f"(allowed: {', '.join(allowed)})"
+    )
+    assert fake.calls == []
 
 
 async def test_utility_tools_refuse_unknown_arguments(audit: LogLines) -> None:

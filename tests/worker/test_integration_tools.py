@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
@@ -10,8 +11,10 @@ import anyio
 import pytest
 from support.clients import ERAS, operations
 from support.httpd import serve_in_thread
-from support.processes import Sim, free_port, worker_env
+from support.processes import Sim, free_port, own_sim, worker_env
 from worker.kit import call, tool_by_name, worker
+
+from xo_mcp.worker.summary import SHOWN, STATE_ORDER
 
 pytestmark = pytest.mark.anyio
 
@@ -137,11 +140,58 @@ async def test_check_connection_and_summary(sim: Sim) -> None:
             False,
         )
         summary, is_error = await call(client, "get_infrastructure_summary")
-        assert not is_error
-        pools, hosts, vms = summary.split("\n\n## ")
-        assert pools.startswith("## Pools\n| id | name_label |")
-        assert hosts.startswith("Hosts\n| id | name_label | power_state |")
-        assert vms.startswith("VMs\n| id | power_state |")
+    assert not is_error
+    pools = sim.rest("/pools", fields="id,name_label")
+    hosts = sim.rest("/hosts", fields="id,name_label,power_state")
+    vms = sim.rest("/vms", fields="id,name_label,power_state,$container")
+    states = Counter(vm["power_state"] for vm in vms)
+    assert len(states) > 1  # the simulator's inventory has VMs in several states
+    host_states = Counter(host["power_state"] for host in hosts)
+
+    def counted(counter: Counter[str]) -> str:
+        return ", ".join(f"{s} {counter[s]}" for s in STATE_ORDER if s in counter)
+
+    assert summary.startswith(
+        f"## Counts\n- Pools: {len(pools)}\n- Hosts: {len(hosts)} ({counted(host_states)}"
+    )
+    assert f"\n- VMs: {len(vms)} ({counted(states)})\n" in summary
+    host_names = {host["id"]: host["name_label"] for host in hosts}
+    for pool in pools:
+        assert f"| {pool['name_label']} |" in summary and pool["id"] in summary
+    for host in hosts:
+        assert f"| {host['name_label']} | {host['power_state']}" in summary
+    for vm in vms:  # every VM by name, with its state and, when it runs, its host
+        on = host_names.get(vm["$container"], "-")
+        assert f"| {vm['name_label']} | {vm['power_state']} | {on} |" in summary
+
+
+async def test_summary_of_a_large_inventory_is_cut_with_a_way_to_the_rest() -> None:
+    with own_sim("--seed", "2", "--pools", "3", "--vms", "40") as big:
+        async with worker(worker_env(big)) as client:
+            summary, is_error = await call(client, "get_infrastructure_summary")
+            vms = big.rest("/vms", fields="name_label,power_state")
+            rest = summary.rsplit("\n", 1)[1]
+            # The line's advice works: the filter it suggests lists the VMs left out.
+            running, _ = await call(
+                client,
+                "vms_query",
+                {"operation": "GetVms", "filter": "power_state:Running", "fields": "name_label"},
+            )
+    assert not is_error
+    assert len(vms) == 120
+    assert f"## VMs (first {SHOWN} of 120, not running first)" in summary
+    rows = summary.split("## VMs", 1)[1].splitlines()[3 : 3 + SHOWN]
+    not_running = sum(1 for vm in vms if vm["power_state"] != "Running")
+    assert 0 < not_running < SHOWN
+    assert all("| Running |" not in row for row in rows[:not_running])
+    assert rest == (
+        f"{120 - SHOWN} more VMs not shown. Use vms_query (operation GetVms) with a `filter` to "
+        "list them, e.g. `power_state:Running` or `$pool:<pool id>`."
+    )
+    shown = {row.split(" | ")[0].strip("| ") for row in rows}
+    left_out = {vm["name_label"] for vm in vms} - shown
+    listed = {line.strip("| ") for line in running.splitlines()[2:]}
+    assert len(left_out) == 120 - SHOWN and left_out <= listed
 
 
 @pytest.mark.parametrize("mode", ERAS)

@@ -196,19 +196,75 @@ def test_missing_operation_id_is_derived() -> None:
     assert query_names(odd, "vms") == ["get_vms"]
 
 
-def test_description_falls_back_to_method_and_path() -> None:
+def test_what_an_operation_does_comes_from_its_method_and_path() -> None:
     paths = {
         "/a": {
-            "get": op("WithSummary", summary="S", description="D"),
-            "post": op("WithDescription", "allow", description="D"),
+            "get": op("WithSummary", summary="Sums things up", description="Details here"),
+            "post": op("WithDescription", "allow", description="Makes an a."),
             "put": op("Bare", "allow"),
         }
     }
     catalog = parse_spec(spec(paths), actions=True)
-    descriptions = [
-        o.description for o in catalog.domains["a"].queries + catalog.domains["a"].actions
-    ]
-    assert descriptions == ["S", "D", "PUT /a"]
+    operations = catalog.domains["a"].queries + catalog.domains["a"].actions
+    assert [o.description for o in operations] == ["Get the a", "Create an a", "Replace the a"]
+    # The spec's own words follow: summary first, then description.
+    assert [o.details for o in operations] == ["Sums things up. Details here.", "Makes an a.", ""]
+
+
+def test_privileges_are_read_from_the_description() -> None:
+    description = "Required privilege:\n- resource: vm, action: delete"
+    catalog = parse_spec(
+        spec({"/vms/{id}": {"delete": op("DeleteVm", "confirm", description=description)}}),
+        actions=True,
+    )
+    (operation,) = catalog.domains["vms"].actions
+    assert (operation.description, operation.details, operation.needs) == (
+        "Delete a VM",
+        "",
+        "vm:delete",
+    )
+
+
+def test_list_arguments_come_from_operation_and_path_parameters() -> None:
+    shared = {"$ref": "#/components/parameters/Limit"}
+    document = spec(
+        {
+            "/vms": {
+                "parameters": [{"in": "query", "name": "filter"}],
+                "get": op("GetVms", parameters=[shared, {"in": "query", "name": "markdown"}]),
+            },
+            "/vms/{id}": {"get": op("GetVm", parameters=[{"in": "path", "name": "id"}])},
+        },
+        components={"parameters": {"Limit": {"in": "query", "name": "limit"}}},
+    )
+    (listing, single) = parse_spec(document).domains["vms"].queries
+    assert listing.list_arguments == ("filter", "limit")
+    assert listing.description == "List VMs"
+    assert single.list_arguments == ()
+
+
+def test_query_parameters_the_tool_does_not_offer_are_never_mentioned() -> None:
+    description = "If watch is true, ndjson must also be true.\n\nOnly the newest ones."
+    parameters = [{"in": "query", "name": n} for n in ("fields", "watch", "ndjson")]
+    document = spec(
+        {"/tasks": {"get": op("GetTasks", description=description, parameters=parameters)}}
+    )
+    (operation,) = parse_spec(document).domains["tasks"].queries
+    assert operation.details == "Only the newest ones."
+
+
+def test_deprecated_and_body() -> None:
+    body = {
+        "content": {
+            "application/json": {"schema": {"properties": {"name": {}}, "required": ["name"]}}
+        }
+    }
+    document = spec(
+        {"/groups": {"post": op("CreateGroup", "confirm", deprecated=True, requestBody=body)}}
+    )
+    (operation,) = parse_spec(document, actions=True).domains["groups"].actions
+    assert operation.deprecated is True
+    assert operation.body == "body {name}"
 
 
 # --- default fields -----------------------------------------------------------------------

@@ -124,9 +124,10 @@ async def test_deny_by_method_and_path_goes_further(npm: NpmPeers, real_xo: Sim)
     assert "GetSrs" not in (by_name["sms_query"] or [])
 
 
+# get_infrastructure_summary is deliberately not among them: ours counts per type and state and
+# names hosts and VMs (see the README), the official one relays three markdown tables.
 CALLS: list[tuple[str, dict[str, Any]]] = [
     ("check_connection", {}),
-    ("get_infrastructure_summary", {}),
     ("vms_query", {"operation": "GetVms", "limit": 3}),
     ("vms_query", {"operation": "GetVms", "filter": "power_state:Halted", "fields": "name_label"}),
     ("hosts_query", {"operation": "GetHosts"}),
@@ -151,3 +152,15 @@ async def test_same_answers_to_the_same_calls(npm: NpmPeers, real_xo: Sim) -> No
                 answers[label].append((text(result), bool(result.is_error)))
     for call, official, ours in zip(calls, answers["official"], answers["ours"], strict=True):
         assert ours == official, call
+
+
+async def test_our_descriptions_are_shorter(npm: NpmPeers, real_xo: Sim) -> None:
+    # Descriptions may differ (README): ours say what each operation does, its arguments and its
+    # privilege in a line, where the official server relays XO's privilege boilerplate.
+    env = env_for(real_xo, XO_MCP_ENABLE_ACTIONS="1")
+    sizes: dict[str, int] = {}
+    for label, command in (("official", npm.official_server), ("ours", WORKER)):
+        async with stdio_client(command, env, mode=LEGACY) as client:
+            tools = (await client.list_tools()).tools
+        sizes[label] = sum(len((tool.description or "").encode()) for tool in tools)
+    assert sizes["ours"] < 0.8 * sizes["official"], sizes

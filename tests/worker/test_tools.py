@@ -87,7 +87,7 @@ def test_extra_placeholders_become_named_arguments() -> None:
     assert "userId" in schema(generated["groups_action"])["properties"]
     assert "tag" in schema(generated["vm_templates_query"])["properties"]
     description = generated["vms_action"].definition["description"]
-    assert '"PutVmTag": PUT /vms/{id}/tags/{tag} (needs `id` and `tag`)' in description
+    assert '  - "PutVmTag": Add a tag to a VM (id, tag).\n' in description
 
 
 def test_placeholders_never_replace_the_standard_arguments() -> None:
@@ -100,8 +100,44 @@ def test_placeholders_never_replace_the_standard_arguments() -> None:
 def test_descriptions_list_every_operation() -> None:
     description = tools()["vms_query"].definition["description"]
     assert description.startswith("Query vms resources. Available operations:\n")
-    assert '  - "GetVms": Every VM' in description
-    assert '  - "GetVm": GET /vms/{id}' in description
+    assert description.splitlines()[1:] == [
+        '  - "GetVms": Get the VMs. Every VM.',  # a collection without XO's list arguments
+        '  - "GetVm": Get a VM (id).',
+    ]
+
+
+def described(**extra: Any) -> str:
+    """The line of one operation `/vms/{id}/actions/start` with `extra` in its spec."""
+    paths = {"/vms/{id}/actions/start": {"post": op("StartVm", "confirm", **extra)}}
+    (tool, *_) = build_tools(parse_spec({"paths": paths}, actions=True))
+    return str(tool.definition["description"]).splitlines()[1]
+
+
+def test_a_line_says_what_it_does_its_arguments_and_its_privileges() -> None:
+    body = {"properties": {"hostId": {"type": "string"}}}
+    line = described(
+        description=(
+            "Only a halted VM starts\n\nPrivileges:\n- resource: vm, action: start\n"
+            "- resource: host, action: allow-vm (when `hostId` is given)"
+        ),
+        requestBody={"content": {"application/json": {"schema": body}}},
+    )
+    assert line == (
+        '  - "StartVm": Start a VM (id, body {hostId?}). Only a halted VM starts. '
+        "Needs vm:start, host:allow-vm if hostId."
+    )
+
+
+def test_a_line_names_only_the_list_arguments_xo_honours() -> None:
+    listing = {"parameters": [{"in": "query", "name": n} for n in ("filter", "limit", "ndjson")]}
+    paths = {"/users/{id}/authentication_tokens": {"get": op("GetTokens", **listing)}}
+    (tool, *_) = build_tools(parse_spec({"paths": paths}))
+    line = str(tool.definition["description"]).splitlines()[1]
+    assert line == '  - "GetTokens": List the authentication tokens of a user (id, filter, limit).'
+
+
+def test_a_deprecated_operation_says_so() -> None:
+    assert described(deprecated=True).endswith("Start a VM (id). Deprecated.")
 
 
 def test_annotations() -> None:

@@ -11,9 +11,10 @@ from typing import Any
 
 from xo_mcp.sim.catalog import BODIES, Row
 from xo_mcp.sim.collections import ALIASES, href
+from xo_mcp.sim.descriptions import description
 from xo_mcp.sim.documents import stats_document
 from xo_mcp.sim.exchange import BASE
-from xo_mcp.sim.inventory import SEGMENTS, XO_TYPES, Inventory
+from xo_mcp.sim.inventory import SEGMENTS, Inventory
 from xo_mcp.sim.output import pick
 from xo_mcp.sim.params import (
     BOOLEAN_PARAMS,
@@ -42,49 +43,6 @@ _RESPONSES = {
     "502": "Bad gateway",
     "503": "Service unavailable",
 }
-
-_SPECIAL_DESCRIPTIONS = {
-    "/dashboard": "Counts and health of the infrastructure. `ndjson=true` streams it in parts.",
-    "/ping": "Liveness check; needs no credentials.",
-    "/gui-routes": "Where the XO 5 and XO 6 web interfaces live; needs no credentials.",
-    "/mcp/status": "Whether the administrator allows MCP clients; needs no credentials.",
-    "/events": (
-        "Server-sent events: an `init` event, then changes of subscribed collections. Never ends."
-    ),
-    "/docs/swagger.json": "This document.",
-}
-
-
-def _noun(segment: str) -> str:
-    return XO_TYPES.get(segment, segment)
-
-
-def _description(route: Route) -> str:
-    row = route.row
-    if row.path in _SPECIAL_DESCRIPTIONS:
-        return _SPECIAL_DESCRIPTIONS[row.path]
-    noun = _noun(route.segment)
-    last = row.path.rsplit("/", 1)[1]
-    if "/actions/" in row.path:
-        return (
-            f"Runs `{last}` on a {noun}. Asynchronous by default: 202 with the task id "
-            "(follow it at /tasks/{taskId}); `sync=true` waits for the end."
-        )
-    if "/tags/" in row.path:
-        verb = "Adds" if row.method == "PUT" else "Removes"
-        return f"{verb} a tag on a {noun}."
-    verbs = {"POST": "Creates", "PATCH": "Updates", "PUT": "Attaches", "DELETE": "Deletes"}
-    if row.method in verbs:
-        return f"{verbs[row.method]} a {noun} ({row.method} {row.path})."
-    if "query:fields" in row.params:
-        what = f"the {last} of a {noun}" if "{id}/" in row.path else f"every {noun}"
-        return (
-            f"Lists {what} the caller may read. Without `fields`, items are hrefs; "
-            "`filter` uses XO's filter syntax; `markdown=true` renders a table."
-        )
-    if row.path.endswith("{id}"):
-        return f"One {noun}, with every property."
-    return f"{last.replace('_', ' ').capitalize()} of a {noun}."
 
 
 def _param_schema(route: Route, name: str, location: str) -> dict[str, Any]:
@@ -263,7 +221,7 @@ def _operation(route: Route, inventory: Inventory) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": row.operation_id,
         "responses": _responses(route, inventory),
-        "description": _description(route),
+        "description": description(row),
         "tags": row.tags.split(","),
     }
     security = _security(row)

@@ -57,15 +57,24 @@ def check_arguments(arguments: Any, schema: dict[str, Any]) -> list[str]:
         for name in schema.get("required", [])
         if arguments.get(name) is None
     ]
+    unknown = [name for name in arguments if name not in properties]
+    if unknown and schema.get("additionalProperties") is False:
+        problems.append(_unknown(unknown, properties))
     for name, value in arguments.items():
-        if name not in properties:
-            if schema.get("additionalProperties") is False:
-                allowed = ", ".join(properties) or "none"
-                problems.append(f"unknown argument `{name}` (allowed: {allowed})")
-            continue
-        if value is None:
-            continue
-        problem = _property_problem(name, value, properties[name])
-        if problem:
-            problems.append(problem)
+        if name in properties and value is not None:
+            problem = _property_problem(name, value, properties[name])
+            if problem:
+                problems.append(problem)
     return problems
+
+
+def _unknown(names: list[str], properties: dict[str, Any]) -> str:
+    """One problem for every unknown argument, listing every allowed one: a model that passed
+    `sync` or `markdown` learns in one round what it may pass instead."""
+    shown = ", ".join(f"`{_shown_name(name)}`" for name in names)
+    allowed = ", ".join(properties) or "none"
+    return f"unknown argument{'s' if len(names) > 1 else ''} {shown} (allowed: {allowed})"
+
+
+def _shown_name(name: str) -> str:
+    return name if len(name) <= 60 else name[:57] + "..."

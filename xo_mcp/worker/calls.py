@@ -25,6 +25,15 @@ from xo_mcp.wire.messages import Action, ClientIdentity, Target
 from xo_mcp.worker.arguments import check_arguments
 from xo_mcp.worker.docs import fetch_documentation
 from xo_mcp.worker.openapi import ApiCatalog, Operation, resolve_schema
+from xo_mcp.worker.summary import (
+    HOST_FIELDS,
+    POOL_FIELDS,
+    READ_LIMITS,
+    VM_FIELDS,
+    Hints,
+    Listing,
+    summarize,
+)
 from xo_mcp.worker.targets import TargetMissing, lookup_target
 from xo_mcp.worker.tools import ToolSpec
 from xo_mcp.worker.xo_client import XoClient, XoRequestError, XoResponse
@@ -339,22 +348,43 @@ class ToolRunner:
             return _error(f"Connection test failed: {error}")
         return Outcome("Connection to XO server successful.")
 
-    async def _markdown(self, path: str, fields: str) -> str:
+    async def _listing(self, path: str, fields: str, limit: int) -> Listing:
+        """A bounded list of small objects: only `fields`, at most `limit` of them."""
         response = await self.client.request(
-            "GET", path, query={"fields": fields, "markdown": "true"}
+            "GET", path, query={"fields": fields, "limit": str(limit)}
         )
-        return render_answer(response)
+        if response.truncated:
+            raise XoRequestError(f"XO's answer to GET {path} was too long to read")
+        try:
+            data = response.json()
+        except ValueError:
+            raise XoRequestError(f"XO answered GET {path} with invalid JSON") from None
+        if not isinstance(data, list):
+            raise XoRequestError(f"XO answered GET {path} with something that is not a list")
+        return Listing([item for item in data if isinstance(item, dict)], limit)
+
+    def _hint(self, tool: str, operation: str, example: str) -> str:
+        """How to list what the summary leaves out, if this server offers the tool for it."""
+        spec = self.tools.get(tool)
+        if spec is None or operation not in spec.operations:
+            return ""
+        return f"Use {tool} (operation {operation}) with a `filter` to list them, e.g. {example}."
 
     async def infrastructure_summary(self) -> Outcome:
         try:
             pools, hosts, vms = await asyncio.gather(
-                self._markdown("/pools", "id,name_label"),
-                self._markdown("/hosts", "id,name_label,power_state"),
-                self._markdown("/vms", "id,power_state"),
+                self._listing("/pools", POOL_FIELDS, READ_LIMITS["pools"]),
+                self._listing("/hosts", HOST_FIELDS, READ_LIMITS["hosts"]),
+                self._listing("/vms", VM_FIELDS, READ_LIMITS["vms"]),
             )
         except XoRequestError as error:
             return _error(f"Failed to get infrastructure summary: {error}")
-        return Outcome(f"## Pools\n{pools}\n\n## Hosts\n{hosts}\n\n## VMs\n{vms}")
+        hints = Hints(
+            pools=self._hint("pools_query", "GetPools", "`name_label:lab`"),
+            hosts=self._hint("hosts_query", "GetHosts", "`power_state:Halted`"),
+            vms=self._hint("vms_query", "GetVms", "`power_state:Running` or `$pool:<pool id>`"),
+        )
+        return Outcome(summarize(pools, hosts, vms, hints))
 
     async def _documentation(self, topic: str) -> Outcome:
         url = f"{self.settings.docs_url}/{topic}"

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from xo_mcp.worker.describe import body_hint, follow, notes, phrase, short_needs, split_privileges
+
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 # Same exclusions as the official server: payloads an LLM context cannot use.
@@ -31,15 +33,24 @@ class SpecError(ValueError):
     """The document is not an OpenAPI spec the worker can build tools from."""
 
 
+# XO's list arguments that the query tools pass on; any other query parameter is not offered.
+LIST_ARGUMENTS = ("filter", "fields", "limit")
+
+
 @dataclass(frozen=True)
 class Operation:
     name: str  # the operationId (or a derived fallback)
     method: str  # upper case
     path: str  # relative to /rest/v0, with {placeholders}
-    description: str
+    description: str  # what it does: "Remove a tag from a VM"
     default_fields: str | None = None
     requires_confirm: bool = False
     body_schema: dict[str, Any] | None = None
+    details: str = ""  # what the spec's prose adds: "The VM must be running."
+    needs: str = ""  # the privileges XO checks, short: "vm:start, host:allow-vm if hostId"
+    list_arguments: tuple[str, ...] = ()  # which of LIST_ARGUMENTS XO honours here
+    body: str = ""  # the body it takes, short: "body {snapshotId, snapshotBefore?}"
+    deprecated: bool = False
 
     @property
     def placeholders(self) -> tuple[str, ...]:
@@ -78,6 +89,10 @@ def _derived_id(method: str, path: str) -> str:
 def _mapping(value: Any) -> dict[str, Any]:
     """`value` if it is a JSON object, else an empty one: specs in the wild are not all tidy."""
     return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def default_fields(operation: dict[str, Any]) -> str | None:
@@ -167,14 +182,77 @@ def _exposure_allows(operation: dict[str, Any], actions: bool) -> tuple[bool, bo
     return False, False
 
 
-def _operations(spec: dict[str, Any]) -> Iterable[tuple[str, str, dict[str, Any]]]:
+def _operations(
+    spec: dict[str, Any],
+) -> Iterable[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """(path, method, operation, path item) for every operation of the spec, in its order."""
     for path, item in spec["paths"].items():
         if not isinstance(path, str) or not isinstance(item, dict):
             continue
         for method in HTTP_METHODS:
             operation = item.get(method)
             if isinstance(operation, dict):
-                yield path, method, operation
+                yield path, method, operation, item
+
+
+def _query_parameters(
+    operation: dict[str, Any], path_item: dict[str, Any], components: dict[str, Any]
+) -> tuple[str, ...]:
+    """Names of the query parameters declared on the operation or on its path."""
+    declared = [
+        *_list(path_item.get("parameters")),
+        *_list(operation.get("parameters")),
+    ]
+    names: dict[str, None] = {}
+    for parameter in declared:
+        resolved = _mapping(follow(parameter, components))
+        name = resolved.get("name")
+        if resolved.get("in") == "query" and isinstance(name, str):
+            names[name] = None
+    return tuple(names)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def describe_operation(
+    name: str,
+    method: str,
+    path: str,
+    raw: dict[str, Any],
+    *,
+    path_item: dict[str, Any] | None = None,
+    components: dict[str, Any] | None = None,
+    confirm: bool = False,
+) -> Operation:
+    """One operation as the tools present it: what it does, its arguments, its privileges.
+
+    `components` is the spec's whole `components` object (schemas, parameters…)."""
+    components = components or {}
+    method = method.lower()
+    query = _query_parameters(raw, path_item or {}, components)
+    list_arguments = tuple(a for a in LIST_ARGUMENTS if a in query) if method == "get" else ()
+    what = phrase(method, path, listing=bool(list_arguments))
+    # The spec's words: a summary says what it does, a description mostly what it checks.
+    prose, privileges = split_privileges(_text(raw.get("description")))
+    summary_prose, summary_privileges = split_privileges(_text(raw.get("summary")))
+    # XO query parameters the tool does not pass on are never mentioned: a model would try them.
+    unoffered = frozenset(q for q in query if q not in list_arguments)
+    return Operation(
+        name=name,
+        method=method.upper(),
+        path=path,
+        description=what,
+        default_fields=default_fields(raw) if method == "get" else None,
+        requires_confirm=confirm,
+        body_schema=_body_schema(raw) if method != "get" else None,
+        details=notes(f"{summary_prose}\n\n{prose}", what, unoffered),
+        needs=short_needs(summary_privileges + privileges),
+        list_arguments=list_arguments,
+        body=body_hint(raw.get("requestBody"), components) if method != "get" else "",
+        deprecated=raw.get("deprecated") is True,
+    )
 
 
 def _segment(path: str) -> str:
@@ -201,12 +279,13 @@ def parse_spec(spec: Any, *, actions: bool = False, deny: Iterable[str] = ()) ->
     """Build the catalog; `deny` holds operationIds or `METHOD /path` entries."""
     if not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
         raise SpecError('invalid OpenAPI spec: missing "paths" object')
-    components = _mapping(_mapping(spec.get("components")).get("schemas"))
+    everything = _mapping(spec.get("components"))
+    components = _mapping(everything.get("schemas"))
     denied = frozenset(_deny_entry(entry) for entry in deny)
     # Keyed by tool prefix: `/a-b` and `/a_b` would otherwise make two tools of the same name.
     domains: dict[str, Domain] = {}
     streams: list[str] = []
-    for path, method, raw in _operations(spec):
+    for path, method, raw, item in _operations(spec):
         if any(rule.search(path) for rule in _EXCLUDED_PATHS):
             continue
         name = raw.get("operationId") if isinstance(raw.get("operationId"), str) else None
@@ -223,15 +302,8 @@ def parse_spec(spec: Any, *, actions: bool = False, deny: Iterable[str] = ()) ->
         if not tool_prefix(segment).strip("_"):
             continue  # no usable tool name (e.g. a path of "/" or "/{id}")
         domain = domains.setdefault(tool_prefix(segment), Domain(segment))
-        description = raw.get("summary") or raw.get("description") or f"{method.upper()} {path}"
-        operation = Operation(
-            name=name,
-            method=method.upper(),
-            path=path,
-            description=str(description),
-            default_fields=default_fields(raw) if method == "get" else None,
-            requires_confirm=confirm,
-            body_schema=_body_schema(raw) if method != "get" else None,
+        operation = describe_operation(
+            name, method, path, raw, path_item=item, components=everything, confirm=confirm
         )
         (domain.queries if method == "get" else domain.actions).append(operation)
     info = _mapping(spec.get("info"))

@@ -39,13 +39,27 @@ def _string(description: str) -> dict[str, Any]:
     return {"type": "string", "description": description}
 
 
+def operation_line(op: Operation) -> str:
+    """One line per operation (the gateway merges tools line by line):
+    `  - "StartVm": Start a VM (id, body {hostId?}). The VM must be halted. Needs vm:start.`
+
+    In parentheses, the tool's arguments the operation uses: each path placeholder is an argument
+    of the same name, the list arguments only where XO honours them, and the body's keys."""
+    arguments = [*dict.fromkeys(op.placeholders), *op.list_arguments]
+    if op.body:
+        arguments.append(op.body)
+    text = op.description + (f" ({', '.join(arguments)})." if arguments else ".")
+    if op.details:
+        text += f" {op.details}"
+    if op.deprecated:
+        text += " Deprecated."
+    if op.needs:
+        text += f" Needs {op.needs}."
+    return f'  - "{op.name}": {text}'
+
+
 def _describe(operations: list[Operation]) -> str:
-    lines = []
-    for op in operations:
-        extra = [p for p in op.placeholders if p != "id"]
-        needs = f" (needs `id` and `{'`, `'.join(extra)}`)" if extra else ""
-        lines.append(f'  - "{op.name}": {op.description}{needs}')
-    return "\n".join(lines)
+    return "\n".join(operation_line(op) for op in operations)
 
 
 # Arguments every domain tool has; a path placeholder of the same name is filled from them.
@@ -187,7 +201,9 @@ UTILITY_TOOLS = (
     _utility(
         "get_infrastructure_summary",
         "Get Infrastructure Summary",
-        "Get a high-level summary of the entire XO infrastructure (pools, hosts, VMs counts)",
+        "Get a high-level summary of the entire XO infrastructure: counts of pools, hosts and VMs "
+        "by power state, then pools, hosts (state) and VMs (state, host, pool) by name and id. "
+        "Long lists are cut, VMs that are not running first.",
         {},
     ),
 )
