@@ -229,7 +229,7 @@ async def test_audit_lines_on_stderr(fresh_sim: Sim, tmp_path: Path) -> None:
     stderr = tmp_path / "worker.stderr"
     vm_id = halted_vm(fresh_sim)
     secret_body = {"name": "mcp-user", "password": "Sup3r-S3cret!"}
-    env = actions_env(fresh_sim, XO_MCP_INSTANCE="audited")
+    env = actions_env(fresh_sim, XO_MCP_INSTANCE="audited", XO_MCP_LOG_FORMAT="json")
     async with worker(env, stderr=stderr, mode=LEGACY) as client:
         tag = {"operation": "PutVmTag", "id": vm_id, "tag": "audited"}
         token = await token_for(client, "vms_action", tag)
