@@ -31,6 +31,7 @@ from pydantic import (
 from xo_mcp.core import ListenAddress
 from xo_mcp.fleet.toml_lines import KeyLines
 from xo_mcp.secretfile import SecretFileError, read_secret_file
+from xo_mcp.sockets import is_loopback
 
 DEFAULT_CONFIG_PATH = "/etc/xo-mcp/fleet.toml"
 CA_BUNDLE_MAX_BYTES = 16 * 1024 * 1024  # a whole system trust store fits
@@ -185,18 +186,71 @@ class InstanceSettings(_Strict):
         return "password", Secret(file=self.password_file, env=self.password_env)
 
 
-class ClientSettings(_Strict):
+ToolPattern = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.*?\[\]!-]{1,128}$")]
+
+
+class ClientLimitSettings(_Strict):
+    """Per-client limits of the HTTP port; in [gateway] they are every client's defaults."""
+
+    max_sessions: int | None = Field(default=None, ge=1, le=10_000)
+    session_idle_s: float | None = Field(default=None, gt=0, le=86_400)
+    max_pending_confirmations: int | None = Field(default=None, ge=1, le=10_000)
+    requests_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
+class ClientSettings(ClientLimitSettings):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     token_file: FilePath | None = None
     token_env: EnvName | None = None
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
     instances: list[InstanceName] | None = None
     read_only: bool = False
+    tools: list[ToolPattern] = Field(default_factory=list)
+    deny_tools: list[ToolPattern] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _one_token(self) -> ClientSettings:
-        if (self.token_file is None) == (self.token_env is None):
-            raise ValueError("a client needs exactly one of token_file or token_env")
+    def _one_identity(self) -> ClientSettings:
+        given = [k for k in ("token_file", "token_env", "subject") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "a client needs exactly one of token_file, token_env (a static bearer token) "
+                "or subject (an OAuth client: the token's sub or client_id)"
+            )
         return self
+
+
+def _issuer_url(value: str, what: str) -> str:
+    """https, or http on loopback only (a test or a sidecar identity provider)."""
+    parts = urlsplit(value)
+    secure = parts.scheme == "https" or (
+        parts.scheme == "http" and parts.hostname is not None and is_loopback(parts.hostname)
+    )
+    if not secure or not parts.hostname:
+        raise ValueError(f"{what} must be an https URL (http only on loopback), got {value!r}")
+    return value
+
+
+class OAuthTable(_Strict):
+    """The HTTP port as an OAuth 2.1 resource server (JWT access tokens, RFC 9068)."""
+
+    issuer: str
+    audience: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    jwks_url: str | None = None
+    ca_bundle: FilePath | None = None
+    required_scopes: list[Annotated[str, StringConstraints(pattern=r"^\S{1,128}$")]] = Field(
+        default_factory=list
+    )
+    leeway_s: float = Field(default=30.0, ge=0, le=600)
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        return _issuer_url(value, "issuer")
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _jwks(cls, value: str | None) -> str | None:
+        return None if value is None else _issuer_url(value, "jwks_url")
 
 
 def _listen_address(value: Any) -> ListenAddress:
@@ -210,11 +264,15 @@ def _listen_address(value: Any) -> ListenAddress:
 Listen = Annotated[ListenAddress, PlainValidator(_listen_address)]
 
 
-class GatewaySettings(_Strict):
+class GatewaySettings(ClientLimitSettings):
     listen: Listen | None = None
     allow_unauthenticated: bool = False
     max_request_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     allowed_hosts: list[str] = Field(default_factory=list)
+    max_sessions_total: int = Field(default=10_000, ge=1, le=100_000)
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    body_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    oauth: OAuthTable | None = None
     clients: list[ClientSettings] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -222,6 +280,8 @@ class GatewaySettings(_Strict):
         problem = self.exposure_problem(self.listen)
         if problem:
             raise ValueError(problem)
+        if self.oauth is None and any(client.subject for client in self.clients):
+            raise ValueError("clients with a subject need a [gateway.oauth] table")
         return self
 
     def exposure_problem(self, listen: ListenAddress | None) -> str | None:
@@ -370,9 +430,13 @@ def _reference_problems(
 
 
 def _secret_sources(
-    instances: Mapping[str, InstanceSettings], clients: Mapping[int, ClientSettings]
+    instances: Mapping[str, InstanceSettings],
+    clients: Mapping[int, ClientSettings],
+    oauth: OAuthTable | None = None,
 ) -> list[SecretSource]:
     sources: list[SecretSource] = []
+    if oauth is not None and oauth.ca_bundle is not None:
+        sources.append((("gateway", "oauth", "ca_bundle"), oauth.ca_bundle, None))
     for name, instance in instances.items():
         for key in ("token_file", "password_file", "token_env", "password_env", "ca_bundle"):
             value = getattr(instance, key)
@@ -501,7 +565,7 @@ def parse_fleet(
     clients = dict(enumerate(fleet.gateway.clients))
     located = _reference_problems(fleet.instances, clients)
     if check_secrets:
-        sources = _secret_sources(fleet.instances, clients)
+        sources = _secret_sources(fleet.instances, clients, fleet.gateway.oauth)
         located += _secret_problems(sources, fleet.sandbox != "off", env)
     if located:
         raise FleetError(path, [_where(path, lines, loc, problem) for loc, problem in located])

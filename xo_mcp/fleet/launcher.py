@@ -14,9 +14,10 @@ import os
 import secrets
 import select
 import signal
+import sys
 from collections.abc import Awaitable, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from xo_mcp import logs, sandbox
 from xo_mcp.core import LAST_ERROR_FILE, Registry, RuntimeLayout
@@ -33,6 +34,7 @@ from xo_mcp.outbound import ProxySettings
 EXIT_OK = 0
 EXIT_RUNTIME_DIR = 2
 EXIT_SUPERVISOR_LOST = 70
+TEARDOWN_BUDGET_S = 2.5
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # SIGHUP: its terminal closed
 PASSED_ENV = (
     "PATH",
@@ -208,9 +210,10 @@ class Launcher:
             self.supervisord.terminate()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        if self._tasks:
+            # Thousands of idle MCP sessions take the SDK ~0.5 ms each to tear down: bounded, so
+            # that SIGTERM stops the fleet within seconds (the process then exits without it).
+            await asyncio.wait(self._tasks, timeout=TEARDOWN_BUDGET_S)
         if self.supervisord is not None:
             await self.supervisord.stop()
         for name in self.fleet.instances:
@@ -273,5 +276,12 @@ def _write_all(fd: int, data: bytes) -> None:
             return  # stderr is gone: nowhere left to report to
 
 
-def run_fleet(fleet: Fleet, serving: Serving) -> int:
-    return asyncio.run(Launcher(fleet, serving).run())
+def run_fleet(fleet: Fleet, serving: Serving) -> NoReturn:
+    """Run until stopped, then exit the process at once: workers, supervisord and sockets are
+    gone by then; what may remain is the teardown of idle sessions, not worth waiting for."""
+    loop = asyncio.new_event_loop()
+    code = loop.run_until_complete(Launcher(fleet, serving).run())
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)

@@ -311,12 +311,15 @@ class ConfirmationFlow:
         answer = await run(arguments, action)
         return answer.as_result(), answer
 
+    async def sweep(self) -> None:
+        """Write the `expired` line of every token nobody redeemed in time."""
+        for pending in await self.store.sweep():
+            record("expired", pending.action, pending.client)
+
     async def sweep_forever(self, interval_s: float = 15.0) -> None:
-        """Write the `expired` line of every token nobody redeemed, soon after it expires."""
         while True:
             await asyncio.sleep(interval_s)
-            for pending in await self.store.sweep():
-                record("expired", pending.action, pending.client)
+            await self.sweep()
 
 
 def _text_result(text: str) -> types.CallToolResult:

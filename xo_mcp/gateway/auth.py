@@ -14,52 +14,22 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from starlette.authentication import (
     AuthCredentials,
     AuthenticationBackend,
-    AuthenticationError,
     BaseUser,
 )
 from starlette.requests import HTTPConnection
 
 from xo_mcp.gateway.clients import LOCAL_POLICY, Caller, ClientPolicy
+from xo_mcp.gateway.oauth import JwtVerifier, TokenRefused, VerifiedToken
 from xo_mcp.wire.messages import ClientIdentity
 
 STATIC_ISSUER = "xo-mcp:static"  # what a static token's identity says it was issued by
-
-
-class TokenRefused(AuthenticationError):
-    """Why a bearer token was refused, in a few words fit for a 401/403 body (never the token)."""
-
-    def __init__(self, reason: str, *, status: int = 401, error: str = "invalid_token") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.error = error
-
-
-@dataclass(frozen=True)
-class VerifiedJwt:
-    """What an OAuth verifier found in a valid access token."""
-
-    subject: str | None
-    client_id: str | None
-    issuer: str | None
-    scopes: tuple[str, ...]
-    expires_at: int | None
-    audience: str | None
-    claims: dict[str, Any] = field(default_factory=dict)
-
-
-class JwtVerifierLike(Protocol):
-    def looks_like_jwt(self, token: str) -> bool: ...
-
-    async def verify(self, token: str) -> VerifiedJwt: ...
 
 
 @dataclass(frozen=True)
@@ -86,7 +56,7 @@ class ClientDirectory:
         self,
         static: Iterable[StaticClient] = (),
         oauth: Iterable[OAuthClient] = (),
-        jwt: JwtVerifierLike | None = None,
+        jwt: JwtVerifier | None = None,
     ) -> None:
         self.static = list(static)
         self.oauth = {client.subject: client for client in oauth}
@@ -124,19 +94,18 @@ class ClientDirectory:
                 found = client.policy
         return found
 
-    def _oauth_token(self, token: str, verified: VerifiedJwt) -> AccessToken:
-        client = self.oauth.get(verified.subject or "") or self.oauth.get(verified.client_id or "")
+    def _oauth_token(self, token: str, verified: VerifiedToken) -> AccessToken:
+        client = self.oauth.get(verified.subject) or self.oauth.get(verified.client_id or "")
         if client is None:
-            who = verified.subject or verified.client_id or "?"
-            raise TokenRefused(f"no client entry for subject {who!r} (add one with subject = …)")
+            raise TokenRefused(f"no client entry for subject {verified.subject!r}")
         return AccessToken(
             token=token,
             client_id=client.policy.name,
             scopes=list(verified.scopes),
             expires_at=verified.expires_at,
-            resource=verified.audience,
+            resource=verified.audience[0] if verified.audience else None,
             subject=verified.subject,
-            claims={**verified.claims, "iss": verified.issuer},
+            claims={"iss": verified.issuer},
         )
 
     def caller(self, connection: HTTPConnection | None, default: Caller) -> Caller:

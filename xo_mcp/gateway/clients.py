@@ -18,7 +18,7 @@ from xo_mcp.wire.messages import ClientIdentity
 class ClientLimits:
     """Per-client limits on the HTTP port (None: no limit of that kind)."""
 
-    max_sessions: int | None = 100
+    max_sessions: int = 100  # open handshake-era sessions on the port, per surface
     session_idle_s: float = 1800.0
     max_pending_confirmations: int = 100  # per instance
     requests_per_minute: int | None = None
@@ -76,6 +76,6 @@ class Caller:
         return self.policy.name
 
 
-STDIO_POLICY = ClientPolicy("stdio", limits=ClientLimits(max_sessions=None))
+STDIO_POLICY = ClientPolicy("stdio")
 LOCAL_POLICY = ClientPolicy("local")  # an unauthenticated HTTP port on loopback
 STDIO_CALLER = Caller(STDIO_POLICY, ClientIdentity(name="stdio"))

@@ -19,7 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from mcp.server.auth.middleware.bearer_auth import (
+    AuthenticatedUser,
+    BearerAuthBackend,
+    RequireAuthMiddleware,
+)
 from mcp.server.auth.provider import AccessToken
 from mcp.shared.auth import ProtectedResourceMetadata
 from pydantic import AnyHttpUrl
@@ -33,8 +38,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xo_mcp import logs
 from xo_mcp.core import Registry
-from xo_mcp.gateway.auth import ClientDirectory, LocalBackend, TokenRefused
+from xo_mcp.gateway.auth import ClientDirectory, LocalBackend
+from xo_mcp.gateway.limits import ClientGate
 from xo_mcp.gateway.metrics import Metrics
+from xo_mcp.gateway.oauth import TokenRefused
 from xo_mcp.gateway.surfaces import Surfaces
 
 LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]")
@@ -47,7 +54,9 @@ class PortSettings:
     max_request_bytes: int = 1_048_576
     resource_url: str | None = None  # the OAuth audience: this port's public /mcp URL
     authorization_server: str | None = None  # the OAuth issuer
-    required_scopes: tuple[str, ...] = ()
+    required_scopes: tuple[str, ...] = ()  # checked on JWTs by the verifier; advertised here
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -81,21 +90,26 @@ class McpDoor:
         surfaces: Surfaces,
         directory: Callable[[], ClientDirectory],
         settings: PortSettings,
+        metrics: Metrics,
     ) -> None:
         self.surfaces = surfaces
         self.directory = directory
         self.settings = settings
+        self.metrics = metrics
+        self.gate = ClientGate(surfaces.managers, metrics, settings.body_timeout_s)
+        # The SDK's own pieces: bearer authentication into scope["user"] (which binds sessions
+        # to their client), and the access token in a contextvar (which binds requestState).
+        inner = AuthContextMiddleware(self._authorized)
         bearer = AuthenticationMiddleware(
-            self._authorized,
-            backend=BearerAuthBackend(Verifier(directory)),
-            on_error=self._refused,
+            inner, backend=BearerAuthBackend(Verifier(directory)), on_error=self._refused
         )
-        local = AuthenticationMiddleware(self._authorized, backend=LocalBackend())
+        local = AuthenticationMiddleware(inner, backend=LocalBackend())
         self._authenticated: dict[bool, ASGIApp] = {True: local, False: bearer}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         problem = self._origin_problem(HTTPConnection(scope))
         if problem is not None:
+            self.metrics.refused("anonymous", "host_or_origin")
             await problem(scope, receive, send)
             return
         await self._authenticated[self.directory().open](scope, receive, send)
@@ -112,11 +126,12 @@ class McpDoor:
         return None
 
     async def _authorized(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """After authentication: require a user (and scopes), then route to the surface."""
+        """After authentication: require a user, then route to the surface."""
+        if not isinstance(scope.get("user"), AuthenticatedUser):
+            self.metrics.refused("anonymous", "no_valid_token")
+        # Scopes are the JWT verifier's to check (a static token has none): none required here.
         required = RequireAuthMiddleware(
-            self._route,
-            list(self.settings.required_scopes),
-            resource_metadata_url=self._metadata_url(HTTPConnection(scope)),
+            self._route, [], resource_metadata_url=self._metadata_url(HTTPConnection(scope))
         )
         await required(scope, receive, send)
 
@@ -126,15 +141,17 @@ class McpDoor:
         surface = self.surfaces.get(path)
         instance = surface.instance if surface is not None else None
         if instance is not None and not caller.policy.may_use(instance):
+            self.metrics.refused(caller.name, "instance_not_allowed")
             surface = None
-        if surface is None:
+        if surface is None or surface.manager is None:
             await _error(404, f"no such endpoint {path}")(scope, receive, send)
             return
-        await surface.handle_http(scope, receive, send)
+        await self.gate(caller.policy, surface.manager, scope, receive, send)
 
     def _refused(self, connection: HTTPConnection, error: AuthenticationError) -> Response:
         if not isinstance(error, TokenRefused):
             error = TokenRefused("invalid token")
+        self.metrics.refused("anonymous", error.error)
         parts = [f'error="{error.error}"', f'error_description="{error.reason}"']
         metadata = self._metadata_url(connection)
         if metadata:
@@ -186,7 +203,11 @@ def build_app(
             scopes_supported=list(door.settings.required_scopes) or None,
             resource_name="xo-mcp fleet",
         )
-        return JSONResponse(metadata.model_dump(mode="json", exclude_none=True))
+        document = metadata.model_dump(mode="json", exclude_none=True)
+        # The issuer exactly as configured: clients compare it with the server's own metadata,
+        # and pydantic's URL type would add a trailing slash to a bare origin.
+        document["authorization_servers"] = [door.settings.authorization_server]
+        return JSONResponse(document)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         logs.log(f"HTTP request failed: {exc!r}", level="error", component="gateway")

@@ -127,7 +127,7 @@ class Gateway:
             )
         if self.directory.open:
             self.surfaces.default_caller = Caller(LOCAL_POLICY, ClientIdentity(name="local"))
-        door = McpDoor(self.surfaces, lambda: self.directory, port)
+        door = McpDoor(self.surfaces, lambda: self.directory, port, self.metrics)
         app = build_app(door, self.registry, self.metrics, lambda: None)
         sock = tcp_listener(listen.host, listen.port)
         bound = listen.with_port(sock.getsockname()[1])
@@ -138,7 +138,7 @@ class Gateway:
         )
         try:
             async with self._session_managers(port):
-                await serve_asgi(app, sock)
+                await serve_asgi(app, sock, header_timeout_s=port.header_timeout_s)
         finally:
             with contextlib.suppress(OSError):
                 sock.close()

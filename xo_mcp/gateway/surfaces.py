@@ -40,6 +40,7 @@ from xo_mcp.gateway.merge import (
     merged_tools,
     operation_enum,
     passthrough_tools,
+    visible_tool,
 )
 from xo_mcp.gateway.metrics import Metrics
 from xo_mcp.gateway.status import FLEET_STATUS, fleet_status
@@ -155,6 +156,9 @@ class Surfaces:
     def all(self) -> list[Surface]:
         return [self.aggregated, *self.instances.values()]
 
+    def managers(self) -> list[StreamableHTTPSessionManager]:
+        return [surface.manager for surface in self.all() if surface.manager is not None]
+
     def get(self, path: str) -> Surface | None:
         if path == "/mcp":
             return self.aggregated
@@ -209,10 +213,10 @@ class Surfaces:
         instance = arguments.pop("instance", None)
         visible = caller.policy.visible(self.links)
         offering = [n for n in visible if any(t.name == params.name for t in self.links[n].tools)]
-        if not caller.policy.may_run(params.name, _operation(arguments)) or (
-            not offering and instance is None
-        ):
-            return error_result(f"Unknown tool: {params.name}")
+        definitions = [t for n in offering for t in self.links[n].tools if t.name == params.name]
+        refused = _refusal(caller, params.name, arguments, definitions)
+        if refused or (not offering and instance is None):
+            return error_result(refused or f"Unknown tool: {params.name}")
         if instance is None and params.name in FLEET_WIDE:
             # Every instance gets a section, including those whose worker never came up.
             return await self._fan_out(caller, params.name, arguments, visible)
@@ -289,10 +293,12 @@ class Surfaces:
         self.instances[name].remember(ctx)
         caller = self.caller(ctx)
         arguments = dict(params.arguments or {})
-        if not caller.policy.may_use(name) or not caller.policy.may_run(
-            params.name, _operation(arguments)
-        ):
+        if not caller.policy.may_use(name):
             return error_result(f"Unknown tool: {params.name}")
+        definitions = [t for t in self.links[name].tools if t.name == params.name]
+        refused = _refusal(caller, params.name, arguments, definitions)
+        if refused:
+            return error_result(refused)
         return await _never_raise(params.name, self._forward(ctx, caller, name, params, arguments))
 
     # --- forwarding ---------------------------------------------------------------------
@@ -355,6 +361,24 @@ class Surfaces:
         except WorkerDown as error:
             return error_result(str(error))
         return result
+
+
+def _refusal(
+    caller: Caller, tool: str, arguments: dict[str, Any], definitions: list[types.Tool]
+) -> str | None:
+    """Why the client's policy refuses this call (None: it does not)."""
+    policy = caller.policy
+    hidden = not policy.may_call(tool) or (
+        definitions and all(visible_tool(d, policy) is None for d in definitions)
+    )
+    if hidden:
+        return f"Unknown tool: {tool}"  # not in this client's list: it does not exist for it
+    operation = _operation(arguments)
+    if policy.may_run(tool, operation):
+        return None
+    if operation is None:
+        return f"Unknown tool: {tool}"
+    return f"Operation {operation} of {tool} is not available to client {policy.name}"
 
 
 def _operation(arguments: dict[str, Any]) -> str | None:
