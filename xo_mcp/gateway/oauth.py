@@ -17,7 +17,6 @@ import asyncio
 import base64
 import binascii
 import json
-import logging
 import math
 import re
 import ssl
@@ -43,7 +42,7 @@ from jwt.algorithms import (
 )
 from starlette.authentication import AuthenticationError
 
-log = logging.getLogger(__name__)
+from xo_mcp import logs
 
 PublicKey = RSAPublicKey | EllipticCurvePublicKey | Ed25519PublicKey | Ed448PublicKey
 
@@ -262,8 +261,10 @@ class JwtVerifier:
             self._keys, self._keys_at, self._last_failure = keys, time.monotonic(), None
 
     def _failed(self, reason: str) -> None:
-        log.warning(
-            "OAuth: fetching the signing keys of %s failed: %s", self.settings.issuer, reason
+        logs.log(
+            f"OAuth: fetching the signing keys of {self.settings.issuer} failed: {reason}",
+            level="warning",
+            component="gateway",
         )
         self._last_failure = reason
         if self.settings.jwks_url is None:
@@ -448,7 +449,10 @@ def _parse_jwks(document: dict[str, Any]) -> dict[str | None, _Key]:
         try:
             key = _parse_jwk(entry)
         except (jwt.PyJWTError, ValueError, TypeError, KeyError) as error:
-            log.warning("OAuth: skipping JWKS key %s: %s", _shown(entry.get("kid")), error)
+            shown = _shown(entry.get("kid"))
+            logs.log(
+                f"OAuth: skipping JWKS key {shown}: {error}", level="warning", component="gateway"
+            )
             continue
         if key is not None:
             keys[entry.get("kid") if isinstance(entry.get("kid"), str) else None] = key
