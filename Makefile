@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help venv demo test lint bench image base-image image-test wheels tools engine engine-stop clean
+.PHONY: help venv demo test peers lint bench image base-image image-test wheels tools engine engine-stop clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -21,7 +21,10 @@ venv: $(STAMP) ## create .venv and install xo-mcp with its dev tools
 demo: $(STAMP) ## run the fleet demo on embedded simulated XO servers
 	$(VENV)/bin/xo-mcp-fleet demo
 
-test: $(STAMP) ## run the whole test suite
+peers: ## install the servers some tests start themselves (redis-server, haproxy) if missing
+	scripts/test-peers.sh
+
+test: $(STAMP) peers ## run the whole test suite
 	$(PY) -m pytest
 
 lint: $(STAMP) ## ruff + mypy

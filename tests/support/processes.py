@@ -249,6 +249,13 @@ class Fleet:
             and (instance is None or record.get("instance") == instance)
         ]
 
+    def readyz_status(self) -> int:
+        assert self.url is not None
+        try:
+            return httpx2.get(f"{self.url}/readyz", timeout=5).status_code
+        except httpx2.HTTPError:
+            return 0
+
     def readyz(self) -> dict[str, Any]:
         assert self.url is not None
         body: dict[str, Any] = httpx2.get(f"{self.url}/readyz", timeout=5).json()

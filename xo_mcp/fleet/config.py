@@ -253,6 +253,36 @@ class OAuthTable(_Strict):
         return None if value is None else _issuer_url(value, "jwks_url")
 
 
+class StateTable(_Strict):
+    """State shared by the replicas of a gateway: Redis (>= 6) or Valkey."""
+
+    url: str
+    password_file: FilePath | None = None
+    password_env: EnvName | None = None
+    ca_bundle: FilePath | None = None
+    key_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9:_.-]{1,64}$")] = "xo-mcp:"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ValueError(
+                f"url must be redis://HOST[:PORT][/DB] or rediss://… (TLS), got {_shown(value)!r}"
+            )
+        if parts.password is not None:
+            raise ValueError("url must not carry a password: use password_file or password_env")
+        return value
+
+    @model_validator(mode="after")
+    def _one_password(self) -> StateTable:
+        if self.password_file is not None and self.password_env is not None:
+            raise ValueError("give the password once: either password_file or password_env")
+        if self.ca_bundle is not None and not self.url.startswith("rediss:"):
+            raise ValueError("ca_bundle is for rediss:// (TLS) URLs")
+        return self
+
+
 def _listen_address(value: Any) -> ListenAddress:
     if isinstance(value, ListenAddress):
         return value
@@ -273,6 +303,10 @@ class GatewaySettings(ClientLimitSettings):
     header_timeout_s: float = Field(default=10.0, gt=0, le=300)
     body_timeout_s: float = Field(default=30.0, gt=0, le=600)
     oauth: OAuthTable | None = None
+    state: StateTable | None = None
+    state_key_file: FilePath | None = None
+    sessions: Literal["stateful", "stateless"] = "stateful"
+    drain_s: float = Field(default=20.0, ge=0, le=600)
     clients: list[ClientSettings] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -282,6 +316,11 @@ class GatewaySettings(ClientLimitSettings):
             raise ValueError(problem)
         if self.oauth is None and any(client.subject for client in self.clients):
             raise ValueError("clients with a subject need a [gateway.oauth] table")
+        if self.state is not None and self.state_key_file is None:
+            raise ValueError(
+                "[gateway.state] (replicas) needs state_key_file: one key all replicas share, "
+                "to seal the requestState they hand out"
+            )
         return self
 
     def exposure_problem(self, listen: ListenAddress | None) -> str | None:
@@ -429,14 +468,30 @@ def _reference_problems(
     return problems
 
 
+def _gateway_sources(gateway: GatewaySettings) -> list[SecretSource]:
+    sources: list[SecretSource] = []
+    if gateway.oauth is not None and gateway.oauth.ca_bundle is not None:
+        sources.append((("gateway", "oauth", "ca_bundle"), gateway.oauth.ca_bundle, None))
+    if gateway.state_key_file is not None:
+        sources.append((("gateway", "state_key_file"), gateway.state_key_file, None))
+    state = gateway.state
+    if state is not None:
+        loc: Loc = ("gateway", "state")
+        if state.password_file is not None:
+            sources.append(((*loc, "password_file"), state.password_file, None))
+        if state.password_env is not None:
+            sources.append(((*loc, "password_env"), None, state.password_env))
+        if state.ca_bundle is not None:
+            sources.append(((*loc, "ca_bundle"), state.ca_bundle, None))
+    return sources
+
+
 def _secret_sources(
     instances: Mapping[str, InstanceSettings],
     clients: Mapping[int, ClientSettings],
-    oauth: OAuthTable | None = None,
+    gateway: GatewaySettings | None = None,
 ) -> list[SecretSource]:
-    sources: list[SecretSource] = []
-    if oauth is not None and oauth.ca_bundle is not None:
-        sources.append((("gateway", "oauth", "ca_bundle"), oauth.ca_bundle, None))
+    sources: list[SecretSource] = _gateway_sources(gateway) if gateway is not None else []
     for name, instance in instances.items():
         for key in ("token_file", "password_file", "token_env", "password_env", "ca_bundle"):
             value = getattr(instance, key)
@@ -467,6 +522,8 @@ def _secret_problems(
             problem = _env_problem(variable or "", env)
         if problem is None and file is not None and sandboxed and loc[-1] != "ca_bundle":
             problem = _exposure_problem(file)
+        if problem is None and file is not None and loc[-1] == "state_key_file":
+            problem = _state_key_problem(file)
         if problem:
             problems.append((loc, problem))
     return problems
@@ -513,6 +570,18 @@ def _exposure_problem(file: Path) -> str | None:
     return (
         f"{file}: every worker may read {shared} (code and system files), so this secret would "
         "not be isolated: keep secrets elsewhere, e.g. /run/secrets"
+    )
+
+
+STATE_KEY_MIN_BYTES = 32
+
+
+def _state_key_problem(file: Path) -> str | None:
+    if len(read_secret_file(file).encode()) >= STATE_KEY_MIN_BYTES:
+        return None
+    return (
+        f"{file}: a state key needs at least {STATE_KEY_MIN_BYTES} bytes "
+        "(e.g. `openssl rand -hex 32 > FILE`), the same file on every replica"
     )
 
 
@@ -565,7 +634,7 @@ def parse_fleet(
     clients = dict(enumerate(fleet.gateway.clients))
     located = _reference_problems(fleet.instances, clients)
     if check_secrets:
-        sources = _secret_sources(fleet.instances, clients, fleet.gateway.oauth)
+        sources = _secret_sources(fleet.instances, clients, fleet.gateway)
         located += _secret_problems(sources, fleet.sandbox != "off", env)
     if located:
         raise FleetError(path, [_where(path, lines, loc, problem) for loc, problem in located])

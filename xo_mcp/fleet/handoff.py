@@ -12,11 +12,13 @@ from typing import TypeVar
 
 from xo_mcp.core import ListenAddress, RuntimeLayout
 from xo_mcp.fleet.config import ClientLimitSettings, ClientSettings, Fleet, OAuthTable
+from xo_mcp.fleet.secrets import client_tokens, state_key, state_password
 from xo_mcp.gateway.auth import ClientDirectory, OAuthClient, StaticClient
 from xo_mcp.gateway.clients import ClientLimits, ClientPolicy
 from xo_mcp.gateway.http import PortSettings
 from xo_mcp.gateway.oauth import JwtVerifier, OAuthSettings
 from xo_mcp.gateway.service import GatewaySetup, HttpLimits, allowed_hosts
+from xo_mcp.gateway.shared_state import SharedState, StateSettings
 
 BUILT_IN = ClientLimits()
 T = TypeVar("T")
@@ -100,17 +102,35 @@ def port_settings(fleet: Fleet, listen: ListenAddress) -> PortSettings:
     )
 
 
+def shared_state(fleet: Fleet, env_values: dict[str, str]) -> SharedState | None:
+    """The replicas' shared store, when [gateway.state] names one (not contacted yet)."""
+    table = fleet.gateway.state
+    if table is None:
+        return None
+    settings = StateSettings(
+        url=table.url,
+        password=state_password(fleet, env_values),
+        ca_bundle=table.ca_bundle,
+        key_prefix=table.key_prefix,
+    )
+    return SharedState.of(settings)
+
+
 def gateway_setup(
-    fleet: Fleet, layout: RuntimeLayout, tokens: dict[str, str], listen: ListenAddress | None
+    fleet: Fleet, layout: RuntimeLayout, env_values: dict[str, str], listen: ListenAddress | None
 ) -> GatewaySetup:
     gateway = fleet.gateway
+    key = state_key(fleet)
     return GatewaySetup(
         instances=list(fleet.instances),
         layout=layout,
-        directory=client_directory(fleet, tokens),
+        directory=client_directory(fleet, client_tokens(fleet, env_values)),
         port=port_settings(fleet, listen) if listen is not None else None,
         limits=HttpLimits(
             max_sessions=gateway.max_sessions_total,
             session_idle_s=gateway.session_idle_s or BUILT_IN.session_idle_s,
+            stateless=gateway.sessions == "stateless",
         ),
+        state_keys=[key] if key is not None else [],
+        shared=shared_state(fleet, env_values),
     )

@@ -25,7 +25,7 @@ from xo_mcp.fleet.config import Fleet
 from xo_mcp.fleet.handoff import gateway_setup
 from xo_mcp.fleet.reaper import Reaper
 from xo_mcp.fleet.render import render_supervisord_conf
-from xo_mcp.fleet.secrets import SecretBroker, client_tokens, env_secrets, take_env_values
+from xo_mcp.fleet.secrets import SecretBroker, env_secrets, take_env_values
 from xo_mcp.fleet.supervision import Supervision
 from xo_mcp.fleet.supervisord import Supervisord, SupervisorError
 from xo_mcp.gateway.service import Gateway, Serving
@@ -106,7 +106,6 @@ class Launcher:
         self._harden()
         values = take_env_values(self.fleet, self.environ)
         secrets_by_instance = env_secrets(self.fleet, values)
-        tokens = client_tokens(self.fleet, values)
         base_env = worker_base_env(self.environ, self.layout)
         try:
             prepare_runtime(self.fleet, self.layout)
@@ -138,7 +137,7 @@ class Launcher:
             reaper.watch(supervisord.process.pid, self._supervisor_exited)
             reaper.reap()  # in case it already died
             await supervisord.wait_ready()
-            return await self._serve(supervisord, tokens, base_env)
+            return await self._serve(supervisord, values, base_env)
         except SupervisorError as error:
             logs.log(str(error), level="error")
             return EXIT_SUPERVISOR_LOST
@@ -166,9 +165,9 @@ class Launcher:
             self.stop.set()
 
     async def _serve(
-        self, supervisord: Supervisord, client_tokens: dict[str, str], base_env: dict[str, str]
+        self, supervisord: Supervisord, env_values: dict[str, str], base_env: dict[str, str]
     ) -> int:
-        setup = gateway_setup(self.fleet, self.layout, client_tokens, self.serving.listen)
+        setup = gateway_setup(self.fleet, self.layout, env_values, self.serving.listen)
         gateway = Gateway(setup, self.registry)
         supervision = Supervision(
             self.fleet,
@@ -187,7 +186,10 @@ class Launcher:
         if front.done() and not front.cancelled() and front.exception() is not None:
             logs.log(f"gateway failed: {front.exception()}", level="error")
             return 1
-        return EXIT_SUPERVISOR_LOST if self.lost_supervisor else EXIT_OK
+        if self.lost_supervisor:
+            return EXIT_SUPERVISOR_LOST
+        await gateway.drain(self.fleet.gateway.drain_s)
+        return EXIT_OK
 
     async def _pid_of(self, name: str) -> int | None:
         assert self.supervisord is not None

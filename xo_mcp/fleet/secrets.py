@@ -51,6 +51,8 @@ def take_env_values(fleet: Fleet, environ: MutableMapping[str, str]) -> dict[str
     """Pop every variable the fleet names (`*_env`), once each: two instances may share one."""
     names = {instance.secret[1].env for instance in fleet.instances.values()}
     names |= {client.token_env for client in fleet.gateway.clients}
+    if fleet.gateway.state is not None:
+        names.add(fleet.gateway.state.password_env)
     values = {name: _take(environ, name) for name in sorted(n for n in names if n)}
     return {name: value.strip() for name, value in values.items() if value}
 
@@ -74,6 +76,31 @@ def client_tokens(fleet: Fleet, values: dict[str, str]) -> dict[str, str]:
         elif client.token_env is not None:
             tokens[client.name] = values.get(client.token_env, "")
     return tokens
+
+
+def state_password(fleet: Fleet, values: dict[str, str]) -> str | None:
+    """The shared state's password (Redis AUTH), from its file or its variable, if any."""
+    state = fleet.gateway.state
+    if state is None:
+        return None
+    if state.password_file is not None:
+        return read_secret_file(state.password_file)
+    if state.password_env is not None:
+        return values.get(state.password_env)
+    return None
+
+
+def state_key(fleet: Fleet) -> bytes | None:
+    """The key every replica seals requestState with (its file's content, at least 32 bytes)."""
+    path = fleet.gateway.state_key_file
+    if path is None:
+        return None
+    key = read_secret_file(path).encode()
+    if len(key) < 32:
+        raise ValueError(
+            f"{path}: a state key needs at least 32 bytes (e.g. `openssl rand -hex 32`)"
+        )
+    return key
 
 
 class SecretBroker:

@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -51,7 +52,7 @@ class RateLimiter:
     clock: Callable[[], float] = time.monotonic
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
 
-    def wait_s(self, client: str, per_minute: int) -> float:
+    async def wait_s(self, client: str, per_minute: int) -> float:
         """0 when the request may go (and it is counted), else seconds until one may."""
         now = self.clock()
         bucket = self._buckets.setdefault(client, _Bucket(float(per_minute), now))
@@ -62,6 +63,10 @@ class RateLimiter:
             bucket.tokens -= 1.0
             return 0.0
         return (1.0 - bucket.tokens) / rate
+
+
+class RateLimits(Protocol):
+    async def wait_s(self, client: str, per_minute: int) -> float: ...
 
 
 def opens_a_session(scope: Scope) -> bool:
@@ -92,12 +97,15 @@ class ClientGate:
         managers: Callable[[], Iterable[StreamableHTTPSessionManager]],
         metrics: Metrics,
         body_timeout_s: float,
+        rates: RateLimits | None = None,
+        draining: Callable[[], bool] = lambda: False,
     ) -> None:
+        self._draining = draining
         self._managers = managers
         self._metrics = metrics
         self._body_timeout_s = body_timeout_s
         self._opening: collections.Counter[str] = collections.Counter()
-        self.rates = RateLimiter()
+        self.rates: RateLimits = rates if rates is not None else RateLimiter()
 
     def open_sessions(self, client: str) -> int:
         owned = sum(sdk_adapter.sessions_by_owner(m)[client] for m in self._managers())
@@ -113,7 +121,7 @@ class ClientGate:
     ) -> None:
         limits = policy.limits
         if limits.requests_per_minute is not None:
-            wait = self.rates.wait_s(policy.name, limits.requests_per_minute)
+            wait = await self.rates.wait_s(policy.name, limits.requests_per_minute)
             if wait:
                 self._metrics.refused(policy.name, "rate_limit")
                 reason = (
@@ -124,6 +132,15 @@ class ClientGate:
         receive = self._with_deadline(receive)
         if not opens_a_session(scope):
             await self._serve(manager, scope, receive, send)
+            return
+        if self._draining():
+            # Not ready any more: the load balancer sends new sessions elsewhere.
+            draining = JSONResponse(
+                {"error": "this replica is shutting down: open the session again"},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+            await draining(scope, receive, send)
             return
         if self.open_sessions(policy.name) >= limits.max_sessions:
             self._metrics.refused(policy.name, "session_limit")

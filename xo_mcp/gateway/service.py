@@ -15,6 +15,7 @@ from typing import Any
 
 from mcp.server.request_state import RequestStateSecurity
 from mcp.server.stdio import stdio_server
+from mcp.server.streamable_http import EventStore
 
 from xo_mcp import logs
 from xo_mcp.asgi import serve_asgi
@@ -22,9 +23,11 @@ from xo_mcp.core import ListenAddress, Registry, RuntimeLayout
 from xo_mcp.front.confirmations import ConfirmationFlow, ConfirmStore, MemoryConfirmStore
 from xo_mcp.gateway.auth import ClientDirectory
 from xo_mcp.gateway.clients import LOCAL_POLICY, STDIO_CALLER, Caller
+from xo_mcp.gateway.events import MemoryEventStore
 from xo_mcp.gateway.http import LOOPBACK_HOSTS, McpDoor, PortSettings, build_app
 from xo_mcp.gateway.links import WorkerLink
 from xo_mcp.gateway.metrics import Metrics
+from xo_mcp.gateway.shared_state import SharedState
 from xo_mcp.gateway.surfaces import Surfaces
 from xo_mcp.sockets import tcp_listener
 from xo_mcp.wire.messages import ClientIdentity
@@ -43,6 +46,8 @@ class Serving:
 class HttpLimits:
     max_sessions: int = 10_000  # per surface, all clients together
     session_idle_s: float = 1800.0
+    stateless: bool = False  # handshake-era sessions too: any replica answers any request
+    retry_ms: int = 2000  # the SSE `retry:` a resumable stream suggests
 
 
 @dataclass
@@ -53,7 +58,7 @@ class GatewaySetup:
     port: PortSettings | None = None
     limits: HttpLimits = field(default_factory=HttpLimits)
     state_keys: list[bytes] = field(default_factory=list)  # empty: a key of this process only
-    store: ConfirmStore | None = None  # None: in memory
+    shared: SharedState | None = None  # None: confirm tokens, rates and events in memory
 
 
 def allowed_hosts(listen: ListenAddress, configured: list[str]) -> list[str] | None:
@@ -75,7 +80,9 @@ class Gateway:
             for name in setup.instances
         }
         keys = setup.state_keys or [secrets.token_bytes(32)]
-        store = setup.store if setup.store is not None else MemoryConfirmStore()
+        shared = setup.shared
+        store: ConfirmStore = shared.confirms if shared is not None else MemoryConfirmStore()
+        self.events: EventStore = shared.events if shared is not None else MemoryEventStore()
         self.flow = ConfirmationFlow(store)
         self.surfaces = Surfaces(
             self.links,
@@ -98,6 +105,18 @@ class Gateway:
 
     def worker_restarted(self, name: str) -> None:
         self.links[name].reset()
+
+    async def drain(self, budget_s: float) -> None:
+        """Stop taking new sessions (and report not ready), let calls in flight finish."""
+        self.surfaces.draining = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget_s
+        if self.surfaces.in_flight:
+            logs.log(f"draining: {self.surfaces.in_flight} call(s) in flight", component="gateway")
+        while self.surfaces.in_flight and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if self.setup.shared is not None:
+            await self.setup.shared.close()
 
     async def run_links(self) -> None:
         await asyncio.gather(
@@ -127,7 +146,8 @@ class Gateway:
             )
         if self.directory.open:
             self.surfaces.default_caller = Caller(LOCAL_POLICY, ClientIdentity(name="local"))
-        door = McpDoor(self.surfaces, lambda: self.directory, port, self.metrics)
+        rates = self.setup.shared.rates if self.setup.shared is not None else None
+        door = McpDoor(self.surfaces, lambda: self.directory, port, self.metrics, rates)
         app = build_app(door, self.registry, self.metrics, lambda: None)
         sock = tcp_listener(listen.host, listen.port)
         bound = listen.with_port(sock.getsockname()[1])
@@ -153,6 +173,9 @@ class Gateway:
                     max_sessions=limits.max_sessions,
                     session_idle_timeout=limits.session_idle_s,
                     max_request_body_size=port.max_request_bytes,
+                    stateless=limits.stateless,
+                    event_store=None if limits.stateless else self.events,
+                    retry_interval=limits.retry_ms,
                 )
                 await stack.enter_async_context(manager.run())
             yield

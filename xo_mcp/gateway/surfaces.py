@@ -129,6 +129,7 @@ class Surfaces:
         self.default_caller = default_caller
         self.state_security = state_security
         self.draining = False
+        self.in_flight = 0  # tool calls being served, for a graceful drain
         self.aggregated = Surface(
             "xo-mcp-fleet",
             None,
@@ -200,7 +201,16 @@ class Surfaces:
     async def _call_merged(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        return await _never_raise(params.name, self._route_merged(ctx, params))
+        return await self._counted(params.name, self._route_merged(ctx, params))
+
+    async def _counted(
+        self, tool: str, work: Awaitable[types.CallToolResult | types.InputRequiredResult]
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        self.in_flight += 1
+        try:
+            return await _never_raise(tool, work)
+        finally:
+            self.in_flight -= 1
 
     async def _route_merged(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
@@ -299,7 +309,7 @@ class Surfaces:
         refused = _refusal(caller, params.name, arguments, definitions)
         if refused:
             return error_result(refused)
-        return await _never_raise(params.name, self._forward(ctx, caller, name, params, arguments))
+        return await self._counted(params.name, self._forward(ctx, caller, name, params, arguments))
 
     # --- forwarding ---------------------------------------------------------------------
 
