@@ -16,11 +16,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import gateway
+import trust
 import worker_vs_official
 from common import BENCH, OFFICIAL, RESULTS, log, machine, npm_peers, write_json
 from support.npm import NpmUnavailable
 
 RESULTS_MD = BENCH / "RESULTS.md"
+# Benchmarks beyond the two above, each `run(peers, quick=…)` → a document with "rows", and
+# `section(document)` → its lines of RESULTS.md. Their JSON is bench/results/<name>.json.
+AREAS = {"trust": trust}
 
 
 def _number(value: float | None) -> str:
@@ -196,7 +200,16 @@ def _measured(found: dict[str, Any], key: str | None = None) -> str:
     return f"20 warm-up then {count} calls"
 
 
-def render(worker: dict[str, Any], found: dict[str, Any]) -> str:
+def _areas_lines(areas: dict[str, dict[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    for name, found in areas.items():
+        lines += [*AREAS[name].section(found), "", *_table(found["rows"]), ""]
+    return lines
+
+
+def render(
+    worker: dict[str, Any], found: dict[str, Any], areas: dict[str, dict[str, Any]] | None = None
+) -> str:
     before = worker["loadavg_at_start"]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -261,6 +274,7 @@ def render(worker: dict[str, Any], found: dict[str, Any]) -> str:
         "",
         *_memory_lines(found),
         "",
+        *_areas_lines(areas or {}),
         f"Raw figures: bench/results/*.json. Run time: worker {worker['seconds']} s, "
         f"gateway {found['seconds']} s.",
         "",
@@ -287,7 +301,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.render:
-        RESULTS_MD.write_text(render(_load("worker_vs_official"), _load("gateway")), "utf-8")
+        areas = {name: _load(name) for name in AREAS if (RESULTS / f"{name}.json").exists()}
+        RESULTS_MD.write_text(render(_load("worker_vs_official"), _load("gateway"), areas), "utf-8")
         return 0
     started = time.monotonic()
     before = machine()["loadavg"]
@@ -301,8 +316,10 @@ def main() -> int:
     worker = _saved("worker_vs_official", {**worker, "loadavg_at_start": before})
     found = gateway.run(peers, seconds=seconds, calls=calls, profile_seconds=profile)
     found = _saved("gateway", found)
-    RESULTS_MD.write_text(render(worker, found), encoding="utf-8")
-    missed = [row["scenario"] for row in [*worker["rows"], *found["rows"]] if row["met"] is False]
+    areas = {name: _saved(name, area.run(peers, quick=args.quick)) for name, area in AREAS.items()}
+    RESULTS_MD.write_text(render(worker, found, areas), encoding="utf-8")
+    every_row = [*worker["rows"], *found["rows"], *(r for a in areas.values() for r in a["rows"])]
+    missed = [row["scenario"] for row in every_row if row["met"] is False]
     log(f"done in {time.monotonic() - started:.0f} s: {RESULTS_MD}, {RESULTS}/*.json")
     if missed:
         log(f"{len(missed)} target(s) missed (reported, not an error): {'; '.join(missed)}")

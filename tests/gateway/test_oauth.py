@@ -575,3 +575,18 @@ async def test_the_proxy_variables_are_honoured(
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
         assert (await verifier_for(issuer).verify(token)).subject == "robot"
         assert len(proxy.lines()) == 2  # not through the proxy this time
+
+
+async def test_a_verified_token_is_not_checked_again_until_it_expires(
+    issuer: StaticIssuer, key: TestKey
+) -> None:
+    """The same token comes with every request: verified once, trusted for a short while, but
+    never past its exp, and never once the keys changed."""
+    clock = [time.time()]
+    verifier = verifier_for(issuer, clock=lambda: clock[0])
+    token = key.sign(claims_for(issuer.issuer, exp=int(clock[0]) + 60))
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) is first
+    clock[0] += 60 + oauth.OAuthSettings(issuer="x", audience="y").leeway_s + 1
+    with pytest.raises(TokenRefused, match="expired"):
+        await verifier.verify(token)

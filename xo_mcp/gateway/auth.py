@@ -65,6 +65,7 @@ class ClientDirectory:
         self.policies.update({client.policy.name: client.policy for client in self.oauth.values()})
         if self.open:
             self.policies[LOCAL_POLICY.name] = LOCAL_POLICY
+        self._callers: dict[tuple[str, str | None], Caller] = {}
 
     @property
     def open(self) -> bool:
@@ -114,10 +115,15 @@ class ClientDirectory:
         if not isinstance(user, AuthenticatedUser):
             return default
         token = user.access_token
-        policy = self.policies.get(token.client_id)
-        if policy is None:  # the entry left the fleet file since the session began
-            policy = ClientPolicy(token.client_id, instances=frozenset(), read_only=True)
-        return Caller(policy, ClientIdentity(name=token.client_id, subject=token.subject))
+        key = (token.client_id, token.subject)
+        found = self._callers.get(key)  # a per-request lookup: built once per principal
+        if found is None:
+            policy = self.policies.get(token.client_id)
+            if policy is None:  # the entry left the fleet file since the session began
+                policy = ClientPolicy(token.client_id, instances=frozenset(), read_only=True)
+            identity = ClientIdentity(name=token.client_id, subject=token.subject)
+            found = self._callers[key] = Caller(policy, identity)
+        return found
 
 
 class LocalBackend(AuthenticationBackend):

@@ -129,14 +129,16 @@ class McpDoor:
         return None
 
     async def _authorized(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """After authentication: require a user, then route to the surface."""
-        if not isinstance(scope.get("user"), AuthenticatedUser):
-            self.metrics.refused("anonymous", "no_valid_token")
-        # Scopes are the JWT verifier's to check (a static token has none): none required here.
-        required = RequireAuthMiddleware(
-            self._route, [], resource_metadata_url=self._metadata_url(HTTPConnection(scope))
-        )
-        await required(scope, receive, send)
+        """After authentication: a user goes on to its surface; anyone else gets the SDK's 401.
+
+        Scopes are the JWT verifier's to check (a static token has none): none required here.
+        """
+        if isinstance(scope.get("user"), AuthenticatedUser):
+            await self._route(scope, receive, send)
+            return
+        self.metrics.refused("anonymous", "no_valid_token")
+        metadata = self._metadata_url(HTTPConnection(scope))
+        await RequireAuthMiddleware(self._route, [], metadata)(scope, receive, send)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"].rstrip("/") or "/"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import collections
 import json
 import math
 import re
@@ -62,6 +63,10 @@ DEFAULT_FETCH_TIMEOUT_S = 4.0
 # Keys older than this are re-fetched in the background (the cached ones serve meanwhile),
 # so that a key the provider withdrew (compromised) stops verifying without a restart.
 KEYS_MAX_AGE_S = 3600.0
+# A verified token is trusted again for this long (and never past its exp): the same token
+# comes with every request of a client, and its signature check is most of the auth cost.
+VERIFIED_TTL_S = 30.0
+VERIFIED_MAX = 4096
 MAX_DOCUMENT_BYTES = 256 * 1024  # a JWKS is a few KiB; anything bigger is not one
 MAX_TOKEN_CHARS = 16 * 1024  # bounds the base64 and JSON work done before the signature check
 
@@ -160,6 +165,9 @@ class JwtVerifier:
         self._last_attempt: float | None = None
         self._last_failure: str | None = None  # of the last attempt, None if it worked
         self._fetching: asyncio.Task[None] | None = None
+        self._verified: collections.OrderedDict[str, tuple[VerifiedToken, float]] = (
+            collections.OrderedDict()
+        )
 
     @staticmethod
     def looks_like_jwt(token: str) -> bool:
@@ -169,6 +177,32 @@ class JwtVerifier:
 
     async def verify(self, token: str) -> VerifiedToken:
         """The token's verified identity and scopes; TokenRefused otherwise."""
+        remembered = self._remembered(token)
+        if remembered is not None:
+            return remembered
+        verified = await self._verify(token)
+        self._remember(token, verified)
+        return verified
+
+    def _remembered(self, token: str) -> VerifiedToken | None:
+        """A token verified a moment ago, still within its lifetime: a client sends the same
+        token with every request, and a signature check is most of a request's auth cost."""
+        found = self._verified.get(token)
+        if found is None or time.monotonic() - self._keys_at > KEYS_MAX_AGE_S:
+            return None  # keys due for a refresh: verify in full, which starts it
+        verified, at = found
+        fresh = time.monotonic() - at < VERIFIED_TTL_S
+        if fresh and self._clock() <= verified.expires_at + self.settings.leeway_s:
+            return verified
+        del self._verified[token]
+        return None
+
+    def _remember(self, token: str, verified: VerifiedToken) -> None:
+        self._verified[token] = (verified, time.monotonic())
+        while len(self._verified) > VERIFIED_MAX:
+            self._verified.popitem(last=False)
+
+    async def _verify(self, token: str) -> VerifiedToken:
         if not self.looks_like_jwt(token):
             raise TokenRefused("malformed token: not a JWT")
         header_segment, payload_segment, signature_segment = token.split(".")
@@ -259,6 +293,7 @@ class JwtVerifier:
             self._failed(str(error))
         else:
             self._keys, self._keys_at, self._last_failure = keys, time.monotonic(), None
+            self._verified.clear()  # a withdrawn key stops verifying at once
 
     def _failed(self, reason: str) -> None:
         logs.log(
