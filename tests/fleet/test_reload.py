@@ -127,33 +127,42 @@ async def test_sighup_applies_only_what_changed(tmp_path: Path, sim_pair: tuple[
         assert fleet.process.poll() is None  # SIGHUP reloads, it no longer stops `run`
 
 
-async def test_the_watch_applies_a_kubernetes_update(tmp_path: Path, sim: Sim) -> None:
+async def test_the_watch_applies_kubernetes_updates(tmp_path: Path, fresh_sim: Sim) -> None:
+    sim = fresh_sim
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     kubernetes_volume(secrets, {"xo-token": sim.token}, 1)  # a Secret volume
     token = secrets / "xo-token"
-    first = fleet_toml(instances={"alpha": instance(sim, token_file=token)})
+    alpha = instance(sim, token_file=token)
     runtime = f'runtime_dir = "{tmp_path / "run"}"\n'
+    first = fleet_toml(instances={"alpha": alpha})
     kubernetes_volume(tmp_path, {"fleet.toml": runtime + first}, 1)  # a ConfigMap volume
     with running(start_fleet(tmp_path, first)) as fleet:
         assert fleet.config.is_symlink()
         fleet.wait_ready()
-        alpha = worker_pids(fleet.runtime_dir)["alpha"]
-        second = fleet_toml(
-            instances={
-                "alpha": instance(sim, token_file=token),
-                "beta": instance(sim, token_file=token),
-            }
-        )
+        pid = worker_pids(fleet.runtime_dir)["alpha"]
+        # The ConfigMap: an instance added.
+        second = fleet_toml(instances={"alpha": alpha, "beta": alpha})
         swapped = time.monotonic()
         kubernetes_volume(tmp_path, {"fleet.toml": runtime + second}, 2)
         wait_for(lambda: fleet.said("reloading"), 10, "the swap to be noticed (within 10 s)")
-        print(f"noticed {time.monotonic() - swapped:.1f}s after the swap")
+        print(f"ConfigMap swap noticed after {time.monotonic() - swapped:.1f}s")
         reloaded(fleet)
         assert "fleet.toml changed" in fleet.said("reloading")[0]["msg"]
         fleet.wait_ready()
         assert set(fleet.readyz()["instances"]) == {"alpha", "beta"}
-        assert worker_pids(fleet.runtime_dir)["alpha"] == alpha
+        assert worker_pids(fleet.runtime_dir)["alpha"] == pid
+        # The Secret: a new XO token, read by a worker that starts in its sandbox anew.
+        sim.tokens(add="rotated-token")
+        kubernetes_volume(secrets, {"xo-token": "rotated-token"}, 2)
+        wait_for(lambda: fleet.said("restarting the worker"), 10, "the rotation (within 10 s)")
+        fleet.wait_ready()
+        sim.tokens(revoke=sim.token)
+        async with http_client(f"{fleet.url}/mcp") as session:
+            for name in ("alpha", "beta"):
+                result = await session.call_tool("vms_query", {"instance": name, **QUERY})
+                assert not result.is_error, text(result)
+        assert sorted(restarted_instances(fleet)) == ["alpha", "beta"]  # both read that file
 
 
 async def test_a_rotated_token_file_restarts_its_worker_only(

@@ -144,7 +144,7 @@ async def test_a_retired_link_says_its_instance_left_the_fleet(rig: Rig) -> None
         rig.link.retire()  # a reload removed the instance: its worker is being stopped
         rig.link.registry.remove(["alpha"])
         server.drop_connections()
-        with pytest.raises(WorkerDown, match="'alpha' was removed from the fleet .*; the call may"):
+        with pytest.raises(WorkerDown, match=r"removed from the fleet .*; the call may"):
             await asyncio.wait_for(slow, 5)
         with pytest.raises(WorkerDown, match="'alpha' was removed from the fleet"):
             await asyncio.wait_for(rig.link.call(request("vms_query"), None), 5)
