@@ -227,6 +227,42 @@ async def test_a_rotated_client_token_applies_without_a_restart(tmp_path: Path, 
         assert "ops-token-2" not in fleet.stderr()
 
 
+async def test_secrets_from_variables_survive_a_reload(
+    tmp_path: Path, sim_pair: tuple[Sim, Sim]
+) -> None:
+    first, second = sim_pair
+    second.tokens(add="beta-variable-token")
+    alpha = instance(first, token_env="ALPHA_TOKEN")
+    beta = instance(second, token_env="BETA_TOKEN")
+    env = clean_env(ALPHA_TOKEN=first.token, BETA_TOKEN="beta-variable-token")
+    toml = fleet_toml(instances={"alpha": alpha}, reload=SIGHUP_ONLY)
+    with running(start_fleet(tmp_path, toml, env=env)) as fleet:
+        fleet.wait_ready()
+        # A variable never set cannot come later: refused, with the reason.
+        unset = instance(first, token_env="GAMMA_TOKEN")
+        fleet.rewrite(fleet_toml(instances={"alpha": alpha, "gamma": unset}, reload=SIGHUP_ONLY))
+        sighup(fleet)
+        assert fleet.said("environment variable GAMMA_TOKEN is not set")
+        assert fleet.said("a running fleet has only the variables it was started with")
+        # ALPHA_TOKEN was taken at start and is kept (alpha restarts: it asks for it again);
+        # BETA_TOKEN is taken now.
+        pid = worker_pids(fleet.runtime_dir)["alpha"]
+        slower = {**alpha, "timeout_s": 20}
+        fleet.rewrite(fleet_toml(instances={"alpha": slower, "beta": beta}, reload=SIGHUP_ONLY))
+        sighup(fleet, 2)
+        fleet.wait_ready()
+        assert worker_pids(fleet.runtime_dir)["alpha"] != pid
+        async with http_client(f"{fleet.url}/mcp") as session:
+            for name in ("alpha", "beta"):
+                result = await session.call_tool("vms_query", {"instance": name, **QUERY})
+                assert not result.is_error, text(result)
+        caveat = fleet.said("keep the values the launcher read when it first took them")
+        assert "(ALPHA_TOKEN, BETA_TOKEN)" in caveat[-1]["msg"]
+        environ = Path(f"/proc/{fleet.process.pid}/environ").read_bytes()
+        assert b"beta-variable-token" not in environ  # wiped when taken, as at start
+        assert "beta-variable-token" not in fleet.stderr()
+
+
 def check_lines(config: Path) -> list[str]:
     checked = subprocess.run(
         [PYTHON, "-m", "xo_mcp.fleet", "check", str(config)],

@@ -153,7 +153,10 @@ class Reloader:
             await self._requested.wait()
             self._requested.clear()
             reasons, self._reasons = self._reasons, []
-            await self.reload(", ".join(dict.fromkeys(reasons)))
+            try:
+                await self.reload(", ".join(dict.fromkeys(reasons)))
+            except Exception as error:  # a bug must not end reloading: say so, keep serving
+                self._failed([f"reload failed: {error!r}"])
 
     def _first_snapshot(self) -> None:
         """The files as the fleet starts; a file already edited since `run` read it reloads."""
@@ -261,6 +264,8 @@ class Reloader:
         await running.supervisord.reload_config()
         for name in found.removed:
             await self._remove(name)
+        for name in found.added:
+            prepare_instance(running.layout, name)  # the broker listens in there
         await running.broker.update(env_secrets(fleet, running.env_values))
         for name, why in found.restarted.items():
             await self._restart(name, fleet, rebuilt=why == SETTINGS_CHANGED)
@@ -286,7 +291,7 @@ class Reloader:
             await supervisord.remove_group(name)  # its program changed: supervisord's too
         else:
             await supervisord.stop_group(name)
-        prepare_instance(running.layout, name)
+        running.layout.last_error(name).unlink(missing_ok=True)  # the old worker's words
         status = running.registry[name]
         status.url = fleet.instances[name].url
         status.pid = 0  # a restart asked for, not one more crash in `restarts`
@@ -303,7 +308,6 @@ class Reloader:
 
     async def _add(self, name: str, fleet: Fleet) -> None:
         running = self.running
-        prepare_instance(running.layout, name)
         running.registry.add(name, fleet.instances[name].url)
         await running.gateway.add_instance(name)
         await running.supervisord.add_group(name)
