@@ -144,11 +144,10 @@ class Supervisord:
 
     # --- reload: programs come and go while the others keep running ---------------------
 
-    async def reload_config(self) -> set[str]:
-        """Re-read the rendered file (no process is touched); the groups that differ from the
-        running ones (added, changed or removed)."""
-        [[added, changed, removed]] = await self.call("reloadConfig")
-        return {*added, *changed, *removed}
+    async def reload_config(self) -> None:
+        """Re-read the rendered file. No process is touched: the groups that changed are added,
+        removed or restarted one by one (the launcher knows which)."""
+        await self.call("reloadConfig")
 
     async def stop_group(self, name: str) -> None:
         """Stop the worker and wait until it is gone (a worker that is not running is fine)."""

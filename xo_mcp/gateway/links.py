@@ -33,6 +33,11 @@ class WorkerDown(Exception):
     """The worker cannot take calls now; the message says why, for the tool result."""
 
 
+def removed_message(name: str) -> str:
+    """Why an instance that a reload removed takes no calls."""
+    return f"instance {name!r} was removed from the fleet (its fleet file was reloaded)"
+
+
 class _Exchange:
     """A connection to the worker, one request at a time; closing it cancels the one in flight."""
 
@@ -221,9 +226,7 @@ class WorkerLink:
 
     def _unavailable(self) -> str:
         if self.retired:
-            return (
-                f"instance {self.name!r} was removed from the fleet (its fleet file was reloaded)"
-            )
+            return removed_message(self.name)
         status = self.registry[self.name]
         detail = f": {status.last_error}" if status.last_error else ""
         return f"instance {self.name!r} is not available ({status.state}{detail})"

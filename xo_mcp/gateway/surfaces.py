@@ -35,7 +35,7 @@ from xo_mcp.front.confirmations import ConfirmationFlow, ToolAnswer, error_resul
 from xo_mcp.front.prompts import FLEET_OVERVIEW, INSTANCE_OVERVIEW, prompt_handlers
 from xo_mcp.gateway.auth import ClientDirectory
 from xo_mcp.gateway.clients import Caller
-from xo_mcp.gateway.links import WorkerDown, WorkerLink
+from xo_mcp.gateway.links import WorkerDown, WorkerLink, removed_message
 from xo_mcp.gateway.merge import (
     ANY_INSTANCE,
     FLEET_WIDE,
@@ -181,9 +181,6 @@ class Surfaces:
         self.removed.add(name)
         return self.instances.pop(name, None)
 
-    def _removed(self, name: str) -> str:
-        return f"instance {name!r} was removed from the fleet (its fleet file was reloaded)"
-
     async def worker_changed(self, name: str) -> None:
         """A worker (re)connected: its surface and the merged one may have changed."""
         await self.aggregated.notify()
@@ -262,7 +259,7 @@ class Surfaces:
             and instance in self.removed
             and caller.policy.may_use(instance)
         ):
-            return self._removed(instance)
+            return removed_message(instance)
         if not isinstance(instance, str) or instance not in visible:
             return f"Unknown instance {instance!r}: use one of {', '.join(visible)}"
         link = self.links[instance]
@@ -316,7 +313,7 @@ class Surfaces:
         self, name: str, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
         if name not in self.instances:
-            return error_result(self._removed(name))
+            return error_result(removed_message(name))
         self.instances[name].remember(ctx)
         caller = self.caller(ctx)
         arguments = dict(params.arguments or {})
@@ -349,7 +346,7 @@ class Surfaces:
         link = self.links.get(instance)
         try:
             if link is None:
-                raise WorkerDown(self._removed(instance))
+                raise WorkerDown(removed_message(instance))
             result = await link.call(request, progress)
             error = result.is_error
             self._track_kill_switch(instance, result.mcp_disabled)
