@@ -124,6 +124,8 @@ async def test_sighup_applies_only_what_changed(tmp_path: Path, sim_pair: tuple[
             assert refused.status_code == 404
             assert metric(fleet, "xo_mcp_config_reloads_total") == 1
             assert metric(fleet, "xo_mcp_config_last_reload_successful") == 1
+            # A restart the reload asked for is not a crash.
+            assert metric(fleet, 'xo_mcp_instance_restarts_total{instance="gamma"}') == 0
         assert fleet.process.poll() is None  # SIGHUP reloads, it no longer stops `run`
 
 
