@@ -6,6 +6,7 @@ such as /dev/zero never ends; both must be refused at once, with the path and th
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -45,6 +46,16 @@ def read_secret_file(path: Path | str, limit: int = MAX_SECRET_BYTES) -> str:
     if not text:
         raise SecretFileError(f"{path}: the file is empty")
     return text
+
+
+def fingerprint(path: Path | str, limit: int = MAX_SECRET_BYTES) -> str:
+    """A digest of the file's content (or of why it cannot be read), to notice a change without
+    keeping the content: a rotated secret, a Kubernetes `..data` swap, an edited file."""
+    try:
+        text = read_secret_file(path, limit)
+    except SecretFileError as error:
+        return "unusable: " + str(error)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _read_up_to(fd: int, size: int) -> bytes:

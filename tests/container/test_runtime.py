@@ -9,6 +9,7 @@ read-only checks; tests that kill or stop something get a container of their own
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,22 @@ def test_a_worker_sandbox_denies_the_siblings_secrets_and_processes(
         assert checks["environ"] == "DENIED" and checks["mem"] == "DENIED", (name, checks)
         assert checks["ptrace"] == "EPERM", (name, checks)
         assert checks["signal"] == "DENIED", (name, checks)
+
+
+def test_status_answers_through_docker_exec(shared_fleet: tuple[Any, str]) -> None:
+    """`docker exec CONTAINER xo-mcp-fleet status`: no shell, the image's user, the default
+    fleet file (/etc/xo-mcp/fleet.toml) leads it to the launcher's socket."""
+    container, _ = shared_fleet
+    command = ["/opt/xo-mcp/bin/xo-mcp-fleet", "status", "--json"]
+    result = container.exec_run(command, demux=True)
+    stdout, stderr = result.output
+    assert result.exit_code == 0, (stdout, stderr)  # every instance ready
+    answer = json.loads(stdout)
+    assert answer["pid"] == 1 and answer["ready"] is True
+    assert [row["instance"] for row in answer["instances"]] == ["alpha", "beta"]
+    assert [row["name"] for row in answer["clients"]] == ["tester"]
+    table = container.exec_run(["/opt/xo-mcp/bin/xo-mcp-fleet", "status"])
+    assert table.exit_code == 0 and b"INSTANCE" in table.output
 
 
 def test_orphans_are_reaped(shared_fleet: tuple[Any, str]) -> None:

@@ -213,9 +213,8 @@ token_file = "{token}"
         assert fleet.readyz()["instances"]["gone"] == "failed"
 
 
-@pytest.mark.parametrize(
-    "signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["TERM", "INT", "HUP"]
-)
+# SIGHUP reloads `run` (tests/fleet/test_reload.py); it stops the demo (tests/fleet/test_demo.py).
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
 async def test_a_signal_stops_everything_quickly_and_cleanly(
     tmp_path: Path, sim: Sim, signum: int
 ) -> None:

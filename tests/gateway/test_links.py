@@ -134,3 +134,17 @@ async def test_a_call_to_a_worker_that_is_gone_fails_fast_naming_the_instance(ri
     rig.link.registry.set_state("alpha", State.FAILED, "XO unreachable")
     with pytest.raises(WorkerDown, match=r"instance 'alpha' is not available \(failed"):
         await asyncio.wait_for(rig.link.call(request("vms_query"), None), 5)
+
+
+async def test_a_retired_link_says_its_instance_left_the_fleet(rig: Rig) -> None:
+    async with serving(rig.path, rig.runner) as server:
+        await rig.ready()
+        slow = asyncio.ensure_future(rig.link.call(request("slow"), None))
+        await asyncio.wait_for(rig.runner.slow_started.wait(), 5)
+        rig.link.retire()  # a reload removed the instance: its worker is being stopped
+        rig.link.registry.remove(["alpha"])
+        server.drop_connections()
+        with pytest.raises(WorkerDown, match=r"removed from the fleet .*; the call may"):
+            await asyncio.wait_for(slow, 5)
+        with pytest.raises(WorkerDown, match="'alpha' was removed from the fleet"):
+            await asyncio.wait_for(rig.link.call(request("vms_query"), None), 5)

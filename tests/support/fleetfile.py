@@ -57,3 +57,20 @@ def fleet_toml(
         document["gateway"] = {**(gateway or {}), **({"clients": clients} if clients else {})}
     document["instances"] = instances
     return tomli_w.dumps(_plain(document))
+
+
+def kubernetes_volume(root: Path, files: dict[str, str], version: int) -> None:
+    """Files laid out as the kubelet lays out a ConfigMap or Secret volume: `name` is a symlink
+    to `..data/name`, `..data` a symlink to `..<version>`. Each update writes a new version
+    directory and swaps `..data` with one rename (what `[reload] watch` must notice)."""
+    target = root / f"..{version}"
+    target.mkdir(parents=True)
+    for name, text in files.items():
+        (target / name).write_text(text, encoding="utf-8")
+        (target / name).chmod(0o600)
+    link = root / "..data_tmp"
+    link.symlink_to(target.name)
+    link.replace(root / "..data")
+    for name in files:
+        if not (root / name).is_symlink():
+            (root / name).symlink_to(f"..data/{name}")

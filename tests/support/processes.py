@@ -256,6 +256,11 @@ class Fleet:
         except httpx2.HTTPError:
             return 0
 
+    def rewrite(self, toml_text: str) -> None:
+        """Replace the fleet file (same runtime dir) as an editor or Kubernetes would: whole, by
+        a rename, so that a reload never reads half of it."""
+        replace_file(self.config, f'runtime_dir = "{self.runtime_dir}"\n{toml_text}')
+
     def readyz(self) -> dict[str, Any]:
         assert self.url is not None
         body: dict[str, Any] = httpx2.get(f"{self.url}/readyz", timeout=5).json()
@@ -304,6 +309,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write `text` to a new file and rename it over `path` (mode 0600): readers see the old
+    content or the new one, never a part."""
+    staged = path.with_name(f".{path.name}.new")
+    staged.write_text(text, encoding="utf-8")
+    staged.chmod(0o600)
+    staged.replace(path)
 
 
 def secret_file(directory: Path, name: str, value: str, *, owner: int | None = None) -> Path:

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from xo_mcp import __version__, logs
 from xo_mcp.core import ListenAddress, RuntimeLayout
-from xo_mcp.fleet.config import DEFAULT_CONFIG_PATH, Fleet, FleetError, load_fleet
+from xo_mcp.fleet.config import (
+    DEFAULT_CONFIG_PATH,
+    Fleet,
+    FleetError,
+    load_fleet,
+    serving_problems,
+)
 
 EXIT_INVALID = 2
 
@@ -19,7 +25,9 @@ commands:
   render [CONFIG]   print the supervisord configuration it would run (never a secret)
   init   [PATH]     write a commented starter fleet file
   run               serve the fleet: stdio by default, or the HTTP port (--listen, or
-                    [gateway].listen when --stdio is not given)
+                    [gateway].listen when --stdio is not given); SIGHUP reloads the file
+  status [CONFIG]   the running fleet: instances, clients, reloads (exit 0 all ready, 1 not
+                    all ready, 2 bad fleet file, 3 no running fleet answers)
   demo              a fleet on two embedded simulated XO servers (no XO needed)
 
 The fleet file defaults to $XO_MCP_FLEET_CONFIG, else {DEFAULT_CONFIG_PATH}.
@@ -63,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--instance", metavar="NAME", help="with stdio: serve this instance's own surface"
     )
+    status = commands.add_parser("status", help="the running fleet, instance by instance")
+    status.add_argument("file", nargs="?", default=None, metavar="CONFIG")
+    status.add_argument("--config", default=None, metavar="PATH", help="fleet file (see above)")
+    status.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     demo = commands.add_parser("demo", help="a fleet on embedded simulated XO servers")
     demo_mode = demo.add_mutually_exclusive_group()
     demo_mode.add_argument("--stdio", action="store_true", help="serve MCP on stdin/stdout")
@@ -80,12 +92,8 @@ def _load(path: str | None, *, check_secrets: bool = True) -> Fleet:
     try:
         return load_fleet(config, check_secrets=check_secrets)
     except FleetError as error:
-        print(
-            f"xo-mcp-fleet: {config} is invalid ({len(error.problems)} problem(s)):",
-            file=sys.stderr,
-        )
-        for problem in error.problems:
-            print(f"  {problem}", file=sys.stderr)
+        for line in error.report():
+            print(line, file=sys.stderr)
         sys.exit(EXIT_INVALID)
 
 
@@ -140,27 +148,34 @@ def _run(args: argparse.Namespace) -> int:
     from xo_mcp.fleet.launcher import run_fleet
     from xo_mcp.gateway.service import Serving
 
-    fleet = _load(args.config)
-    if args.instance is not None and args.instance not in fleet.instances:
-        print(
-            f"xo-mcp-fleet: --instance {args.instance}: no such instance "
-            f"(have: {', '.join(fleet.instances)})",
-            file=sys.stderr,
-        )
-        return EXIT_INVALID
+    config = args.config or _default_config()
+    fleet = _load(config)
     if args.instance is not None and args.listen:
         print(
             "xo-mcp-fleet: --instance applies to stdio; the HTTP port serves /instances/<name>/mcp",
             file=sys.stderr,
         )
         return EXIT_INVALID
-    exposure = fleet.gateway.exposure_problem(args.listen)
-    if exposure:
-        print(f"xo-mcp-fleet: --listen: {exposure}", file=sys.stderr)
-        return EXIT_INVALID
     stdio = args.stdio or (args.listen is None and fleet.gateway.listen is None)
     listen = None if stdio else (args.listen or fleet.gateway.listen)
-    return run_fleet(fleet, Serving(stdio=stdio, listen=listen, instance=args.instance))
+    problems = serving_problems(fleet, listen=listen, instance=args.instance)
+    for problem in problems:
+        print(f"xo-mcp-fleet: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_INVALID
+    serving = Serving(stdio=stdio, listen=listen, instance=args.instance)
+    return run_fleet(fleet, serving, Path(config))
+
+
+def _status(args: argparse.Namespace) -> int:
+    from xo_mcp.fleet.status import EXIT_BAD_CONFIG, status_command
+
+    if args.file is not None and args.config is not None:
+        print(
+            "xo-mcp-fleet: status: give the fleet file once (CONFIG or --config)", file=sys.stderr
+        )
+        return EXIT_BAD_CONFIG
+    return status_command(args.file or args.config or _default_config(), args.json)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -173,7 +188,14 @@ def _demo(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logs.configure(program="xo-mcp-fleet", component="launcher")
-    handlers = {"check": _check, "render": _render, "init": _init, "run": _run, "demo": _demo}
+    handlers = {
+        "check": _check,
+        "render": _render,
+        "init": _init,
+        "run": _run,
+        "status": _status,
+        "demo": _demo,
+    }
     try:
         code = handlers[args.command](args)
     except KeyboardInterrupt:

@@ -120,6 +120,13 @@ class SupervisionSettings(_Strict):
     failed_retry_max_s: float = Field(default=300.0, gt=0, le=86400)
 
 
+class ReloadSettings(_Strict):
+    """How `run` notices a changed fleet file or secret file (SIGHUP always reloads)."""
+
+    watch: bool = True
+    poll_s: float = Field(default=2.0, ge=0.5, le=60)
+
+
 class Secret(_Strict):
     """Where an instance's secret comes from: a file, or an environment variable."""
 
@@ -341,6 +348,7 @@ class Fleet(_Strict):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     defaults: DefaultSettings = Field(default_factory=DefaultSettings)
     supervision: SupervisionSettings = Field(default_factory=SupervisionSettings)
+    reload: ReloadSettings = Field(default_factory=ReloadSettings)
     instances: dict[InstanceName, InstanceSettings]
 
     @field_validator("instances")
@@ -378,6 +386,26 @@ class FleetError(Exception):
         super().__init__("\n".join(problems))
         self.path = path
         self.problems = problems
+
+    def report(self) -> list[str]:
+        """The lines `check` prints, which a refused reload logs too (one record each)."""
+        header = f"xo-mcp-fleet: {self.path} is invalid ({len(self.problems)} problem(s)):"
+        return [header, *(f"  {problem}" for problem in self.problems)]
+
+
+def serving_problems(
+    fleet: Fleet, *, listen: ListenAddress | None, instance: str | None
+) -> list[str]:
+    """What `run` cannot serve with this file: checked at start and by every reload."""
+    problems = []
+    if instance is not None and instance not in fleet.instances:
+        problems.append(
+            f"--instance {instance}: no such instance (have: {', '.join(fleet.instances)})"
+        )
+    exposure = fleet.gateway.exposure_problem(listen)
+    if exposure:
+        problems.append(f"--listen: {exposure}")
+    return problems
 
 
 def _loc_text(loc: tuple[int | str, ...]) -> str:
@@ -641,16 +669,20 @@ def parse_fleet(
     return fleet
 
 
-def load_fleet(
-    path: str | Path, env: Mapping[str, str] | None = None, *, check_secrets: bool = True
-) -> Fleet:
+def read_fleet_text(path: str | Path) -> str:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FleetError(
             str(path), [f"{path}: no such file (create one with `xo-mcp-fleet init`)"]
         ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise FleetError(str(path), [f"{path}: cannot read it ({error})"]) from None
+
+
+def load_fleet(
+    path: str | Path, env: Mapping[str, str] | None = None, *, check_secrets: bool = True
+) -> Fleet:
+    text = read_fleet_text(path)
     return parse_fleet(text, str(path), env, check_secrets=check_secrets)

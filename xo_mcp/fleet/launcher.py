@@ -1,9 +1,10 @@
 """`xo-mcp-fleet run`: harden, start supervisord and the workers, serve the gateway, stop cleanly.
 
-The launcher may be PID 1 in a container: it reaps every orphan, stops everything on SIGTERM,
-SIGINT or SIGHUP (a closed terminal) within 10 s with exit 0, and exits with
-EXIT_SUPERVISOR_LOST (70) if supervisord dies under it, so that the container runtime restarts
-the whole fleet.
+The launcher may be PID 1 in a container: it reaps every orphan, stops everything on SIGTERM or
+SIGINT within 10 s with exit 0, and exits with EXIT_SUPERVISOR_LOST (70) if supervisord dies
+under it, so that the container runtime restarts the whole fleet. SIGHUP reloads the fleet file
+(`reload`), which is also watched for changes; without a file to reload (the demo), SIGHUP
+stops, as for a closed terminal. `xo-mcp-fleet status` asks the launcher on its status socket.
 """
 
 from __future__ import annotations
@@ -15,17 +16,22 @@ import secrets
 import select
 import signal
 import sys
+import time
 from collections.abc import Awaitable, MutableMapping
 from pathlib import Path
 from typing import Any, NoReturn
 
 from xo_mcp import logs, sandbox
-from xo_mcp.core import LAST_ERROR_FILE, Registry, RuntimeLayout
+from xo_mcp.core import Registry, RuntimeLayout
 from xo_mcp.fleet.config import Fleet
+from xo_mcp.fleet.control import StatusSocket, fleet_status, live_pids
 from xo_mcp.fleet.handoff import gateway_setup
 from xo_mcp.fleet.reaper import Reaper
+from xo_mcp.fleet.reload import Reloader, RunningFleet
 from xo_mcp.fleet.render import render_supervisord_conf
+from xo_mcp.fleet.runtime import prepare_instance, private_dir, write_private
 from xo_mcp.fleet.secrets import SecretBroker, env_secrets, take_env_values
+from xo_mcp.fleet.status import FleetStatus, ReloadRow
 from xo_mcp.fleet.supervision import Supervision
 from xo_mcp.fleet.supervisord import Supervisord, SupervisorError
 from xo_mcp.gateway.service import Gateway, Serving
@@ -35,7 +41,7 @@ EXIT_OK = 0
 EXIT_RUNTIME_DIR = 2
 EXIT_SUPERVISOR_LOST = 70
 TEARDOWN_BUDGET_S = 2.5
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # SIGHUP: its terminal closed
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # SIGHUP: reload, or stop
 PASSED_ENV = (
     "PATH",
     "HOME",
@@ -62,39 +68,36 @@ def worker_base_env(environ: MutableMapping[str, str], layout: RuntimeLayout) ->
     return env
 
 
-def _private_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = path.stat()
-    if info.st_uid != os.getuid() or info.st_mode & 0o022:
-        raise OSError(
-            f"{path} is not private to uid {os.getuid()} "
-            f"(owner {info.st_uid}, mode {oct(info.st_mode)})"
-        )
-    path.chmod(0o700)
-
-
 def prepare_runtime(fleet: Fleet, layout: RuntimeLayout) -> None:
-    _private_dir(layout.root)
-    _private_dir(layout.control_socket.parent)
-    _private_dir(layout.root / "instances")
+    private_dir(layout.root)
+    private_dir(layout.control_socket.parent)
+    private_dir(layout.root / "instances")
     for name in fleet.instances:
-        _private_dir(layout.instance_dir(name))
-        for stale in ("worker.sock", "secret.sock", LAST_ERROR_FILE):
-            (layout.instance_dir(name) / stale).unlink(missing_ok=True)
+        prepare_instance(layout, name)
 
 
 class Launcher:
     def __init__(
-        self, fleet: Fleet, serving: Serving, environ: MutableMapping[str, str] | None = None
+        self,
+        fleet: Fleet,
+        serving: Serving,
+        environ: MutableMapping[str, str] | None = None,
+        config: Path | None = None,  # the fleet file to reload; None: SIGHUP stops
     ) -> None:
         self.fleet = fleet
         self.serving = serving
         self.environ = os.environ if environ is None else environ
+        self.config = config
         self.layout = RuntimeLayout(fleet.runtime_dir)
         self.registry = Registry({name: inst.url for name, inst in fleet.instances.items()})
         self.stop = asyncio.Event()
         self.supervisord: Supervisord | None = None
         self.lost_supervisor = False
+        self.started = time.time()
+        self.reloader: Reloader | None = None
+        self._early_hangup = False
+        self._env_values: dict[str, str] = {}
+        self._password = secrets.token_urlsafe(32)
         self._tasks: list[asyncio.Task[Any]] = []
 
     def _harden(self) -> None:
@@ -104,7 +107,7 @@ class Launcher:
 
     async def run(self) -> int:
         self._harden()
-        values = take_env_values(self.fleet, self.environ)
+        values = self._env_values = take_env_values(self.fleet, self.environ)
         secrets_by_instance = env_secrets(self.fleet, values)
         base_env = worker_base_env(self.environ, self.layout)
         try:
@@ -116,16 +119,15 @@ class Launcher:
                 level="error",
             )
             return EXIT_RUNTIME_DIR
-        password = secrets.token_urlsafe(32)
-        config = render_supervisord_conf(self.fleet, self.layout, password)
-        fd = os.open(self.layout.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(config)
+        password = self._password
+        write_private(
+            self.layout.config, render_supervisord_conf(self.fleet, self.layout, password)
+        )
         loop = asyncio.get_running_loop()
         reaper = Reaper()
         reaper.install(loop)
         for signum in STOP_SIGNALS:
-            loop.add_signal_handler(signum, self.stop.set)
+            loop.add_signal_handler(signum, self._on_signal, signum)
         supervisord = self.supervisord = Supervisord(self.layout, password)
         # The broker listens before any worker starts: a worker asks for its secret at once.
         broker = SecretBroker(secrets_by_instance, self.layout, self._pid_of)
@@ -137,7 +139,7 @@ class Launcher:
             reaper.watch(supervisord.process.pid, self._supervisor_exited)
             reaper.reap()  # in case it already died
             await supervisord.wait_ready()
-            return await self._serve(supervisord, values, base_env)
+            return await self._serve(supervisord, broker, base_env)
         except SupervisorError as error:
             logs.log(str(error), level="error")
             return EXIT_SUPERVISOR_LOST
@@ -150,6 +152,14 @@ class Launcher:
                 loop.remove_signal_handler(signum)
             reaper.reap()
             reaper.uninstall(loop)
+
+    def _on_signal(self, signum: int) -> None:
+        if signum != signal.SIGHUP or self.config is None:
+            self.stop.set()
+        elif self.reloader is not None:
+            self.reloader.request("SIGHUP")
+        else:
+            self._early_hangup = True  # the fleet is still starting: reload once it is up
 
     def _supervisor_exited(self, code: int) -> None:
         assert self.supervisord is not None
@@ -165,9 +175,12 @@ class Launcher:
             self.stop.set()
 
     async def _serve(
-        self, supervisord: Supervisord, env_values: dict[str, str], base_env: dict[str, str]
+        self,
+        supervisord: Supervisord,
+        broker: SecretBroker,
+        base_env: dict[str, str],
     ) -> int:
-        setup = gateway_setup(self.fleet, self.layout, env_values, self.serving.listen)
+        setup = gateway_setup(self.fleet, self.layout, self._env_values, self.serving.listen)
         gateway = Gateway(setup, self.registry)
         supervision = Supervision(
             self.fleet,
@@ -178,11 +191,18 @@ class Launcher:
             ProxySettings.from_env(base_env),
         )
         self.registry.subscribe(supervision.on_state_change)
-        self._spawn(supervision.run())
-        self._spawn(gateway.run_links())
-        front = self._spawn(gateway.serve(self.serving))
-        stopped = self._spawn(self.stop.wait())
-        await asyncio.wait([front, stopped], return_when=asyncio.FIRST_COMPLETED)
+        if self.config is not None:
+            self._start_reloading(supervisord, broker, gateway, supervision)
+        status = StatusSocket(self.layout.status_socket, lambda: self._status(gateway))
+        await status.start()
+        try:
+            self._spawn(supervision.run())
+            self._spawn(gateway.run_links())
+            front = self._spawn(gateway.serve(self.serving))
+            stopped = self._spawn(self.stop.wait())
+            await asyncio.wait([front, stopped], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await status.close()
         if front.done() and not front.cancelled() and front.exception() is not None:
             logs.log(f"gateway failed: {front.exception()}", level="error")
             return 1
@@ -190,6 +210,39 @@ class Launcher:
             return EXIT_SUPERVISOR_LOST
         await gateway.drain(self.fleet.gateway.drain_s)
         return EXIT_OK
+
+    def _start_reloading(
+        self,
+        supervisord: Supervisord,
+        broker: SecretBroker,
+        gateway: Gateway,
+        supervision: Supervision,
+    ) -> None:
+        assert self.config is not None
+        running = RunningFleet(
+            self.layout,
+            self.serving,
+            self._password,
+            supervisord,
+            self.registry,
+            gateway,
+            supervision,
+            broker,
+            self.environ,
+            self._env_values,
+        )
+        reloader = self.reloader = Reloader(self.config, self.fleet, running)
+        gateway.metrics.collectors.append(reloader.stats.metric_lines)
+        if self._early_hangup:
+            reloader.request("SIGHUP")
+        self._spawn(reloader.run())
+        self._spawn(reloader.watch_files())
+
+    async def _status(self, gateway: Gateway) -> FleetStatus:
+        assert self.supervisord is not None
+        pids = await live_pids(self.supervisord)
+        reloads = self.reloader.row() if self.reloader else ReloadRow.never(self.started)
+        return fleet_status(self.registry, pids, gateway, self.serving, self.started, reloads)
 
     async def _pid_of(self, name: str) -> int | None:
         assert self.supervisord is not None
@@ -218,7 +271,8 @@ class Launcher:
             await asyncio.wait(self._tasks, timeout=TEARDOWN_BUDGET_S)
         if self.supervisord is not None:
             await self.supervisord.stop()
-        for name in self.fleet.instances:
+        fleet = self.reloader.fleet if self.reloader is not None else self.fleet
+        for name in fleet.instances:
             with contextlib.suppress(OSError):
                 self.layout.worker_socket(name).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
@@ -278,11 +332,11 @@ def _write_all(fd: int, data: bytes) -> None:
             return  # stderr is gone: nowhere left to report to
 
 
-def run_fleet(fleet: Fleet, serving: Serving) -> NoReturn:
+def run_fleet(fleet: Fleet, serving: Serving, config: Path | None = None) -> NoReturn:
     """Run until stopped, then exit the process at once: workers, supervisord and sockets are
     gone by then; what may remain is the teardown of idle sessions, not worth waiting for."""
     loop = asyncio.new_event_loop()
-    code = loop.run_until_complete(Launcher(fleet, serving).run())
+    code = loop.run_until_complete(Launcher(fleet, serving, config=config).run())
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()

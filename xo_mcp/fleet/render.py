@@ -123,6 +123,15 @@ def program_section(fleet: Fleet, name: str, layout: RuntimeLayout, python: str)
     )
 
 
+def program_sections(
+    fleet: Fleet, layout: RuntimeLayout, python: str | None = None
+) -> dict[str, str]:
+    """Each instance's [program:…] section: what its worker runs with, all of it (a reload
+    restarts the workers whose section differs)."""
+    python = python or sys.executable
+    return {name: program_section(fleet, name, layout, python) for name in fleet.instances}
+
+
 def render_supervisord_conf(
     fleet: Fleet, layout: RuntimeLayout, control_password: str, python: str | None = None
 ) -> str:
@@ -137,5 +146,4 @@ def render_supervisord_conf(
         control_user=CONTROL_USER,
         password_hash=password_hash(control_password),
     )
-    programs = "".join(program_section(fleet, name, layout, python) for name in fleet.instances)
-    return head + programs
+    return head + "".join(program_sections(fleet, layout, python).values())

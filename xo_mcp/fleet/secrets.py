@@ -108,22 +108,32 @@ class SecretBroker:
         self._secrets = secrets
         self._layout = layout
         self._pid_of = pid_of
-        self._servers: list[asyncio.AbstractServer] = []
+        self._servers: dict[str, asyncio.AbstractServer] = {}
 
     def __repr__(self) -> str:
         return f"SecretBroker(instances={sorted(self._secrets)})"
 
     async def start(self) -> None:
-        for name in self._secrets:
-            path = self._layout.secret_socket(name)
-            path.unlink(missing_ok=True)
-            old_umask = os.umask(0o177)
-            try:
-                handler = functools.partial(self._serve, name)
-                server = await asyncio.start_unix_server(handler, path=str(path))
-            finally:
-                os.umask(old_umask)
-            self._servers.append(server)
+        await self.update(self._secrets)
+
+    async def update(self, secrets: dict[str, str]) -> None:
+        """Serve exactly these instances' secrets (a reload adds and removes instances)."""
+        self._secrets = dict(secrets)
+        for name in [name for name in self._servers if name not in secrets]:
+            await self._close(name)
+        for name in secrets:
+            if name not in self._servers:
+                self._servers[name] = await self._listen(name)
+
+    async def _listen(self, name: str) -> asyncio.AbstractServer:
+        path = self._layout.secret_socket(name)
+        path.unlink(missing_ok=True)
+        old_umask = os.umask(0o177)
+        try:
+            handler = functools.partial(self._serve, name)
+            return await asyncio.start_unix_server(handler, path=str(path))
+        finally:
+            os.umask(old_umask)
 
     async def _serve(
         self, name: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -131,7 +141,8 @@ class SecretBroker:
         try:
             peer = _peer_pid(writer)
             expected = await self._pid_of(name)
-            if expected is None or peer != expected:
+            secret = self._secrets.get(name)
+            if secret is None or expected is None or peer != expected:
                 logs.log(
                     f"refused the {name} secret to pid {peer} "
                     f"(the {name} worker is pid {expected})",
@@ -139,14 +150,17 @@ class SecretBroker:
                     instance=name,
                 )
                 return
-            writer.write(self._secrets[name].encode())
+            writer.write(secret.encode())
             await writer.drain()
         finally:
             writer.close()
 
+    async def _close(self, name: str) -> None:
+        server = self._servers.pop(name)
+        server.close()
+        await server.wait_closed()
+        Path(self._layout.secret_socket(name)).unlink(missing_ok=True)
+
     async def close(self) -> None:
-        for server in self._servers:
-            server.close()
-            await server.wait_closed()
-        for name in self._secrets:
-            Path(self._layout.secret_socket(name)).unlink(missing_ok=True)
+        for name in list(self._servers):
+            await self._close(name)

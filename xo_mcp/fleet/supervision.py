@@ -142,6 +142,11 @@ class Supervision:
         logs.log(f"retrying the failed worker (attempt {failures + 1})", instance=name)
         await self._start(name)
 
+    def forget(self, name: str) -> None:
+        """A reload removed or restarted the instance: its schedule and failures start over."""
+        self._next_attempt.pop(name, None)
+        self._failures.pop(name, None)
+
     def on_state_change(self, status: InstanceStatus) -> None:
         """A new state starts its own schedule; a ready worker starts its failure count over."""
         self._next_attempt.pop(status.name, None)

@@ -142,6 +142,25 @@ class Supervisord:
     async def stop_process(self, name: str) -> None:
         await self.call("stopProcess", name, True)
 
+    # --- reload: programs come and go while the others keep running ---------------------
+
+    async def reload_config(self) -> None:
+        """Re-read the rendered file. No process is touched: the groups that changed are added,
+        removed or restarted one by one (the launcher knows which)."""
+        await self.call("reloadConfig")
+
+    async def stop_group(self, name: str) -> None:
+        """Stop the worker and wait until it is gone (a worker that is not running is fine)."""
+        await self.call("stopProcessGroup", name, True)
+
+    async def remove_group(self, name: str) -> None:
+        await self.stop_group(name)
+        await self.call("removeProcessGroup", name)
+
+    async def add_group(self, name: str) -> None:
+        """Start a program of the re-read file (autostart: it starts at once)."""
+        await self.call("addProcessGroup", name)
+
     def signal(self, signum: int) -> None:
         if self.process is not None and self.exit_status is None:
             with contextlib.suppress(ProcessLookupError):

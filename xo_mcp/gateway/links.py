@@ -33,6 +33,11 @@ class WorkerDown(Exception):
     """The worker cannot take calls now; the message says why, for the tool result."""
 
 
+def removed_message(name: str) -> str:
+    """Why an instance that a reload removed takes no calls."""
+    return f"instance {name!r} was removed from the fleet (its fleet file was reloaded)"
+
+
 class _Exchange:
     """A connection to the worker, one request at a time; closing it cancels the one in flight."""
 
@@ -95,6 +100,7 @@ class WorkerLink:
         self.tools: list[types.Tool] = []
         self.status: WorkerStatus | None = None
         self.connected = False
+        self.retired = False  # the instance left the fleet (a reload)
         self._reset = asyncio.Event()
         self._idle: list[_Exchange] = []
 
@@ -114,6 +120,12 @@ class WorkerLink:
         """The worker was restarted (or failed under us): re-read its tools."""
         self._drop_idle()
         self._reset.set()
+
+    def retire(self) -> None:
+        """The instance left the fleet: calls waiting for it end with a clear error."""
+        self.retired = True
+        self.connected = False
+        self._drop_idle()
 
     def _drop_idle(self) -> None:
         while self._idle:
@@ -170,6 +182,8 @@ class WorkerLink:
 
     def _went_down(self) -> None:
         self._drop_idle()
+        if self.retired:
+            return
         if self.connected and self.registry[self.name].state is State.READY:
             self.registry.set_state(self.name, State.STARTING)
         self.connected = False
@@ -201,7 +215,9 @@ class WorkerLink:
         """A worker still starting gets a short grace; a down one none."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STARTING_GRACE_S
-        while not self.connected and self.registry[self.name].state is State.STARTING:
+        while not self.connected and not self.retired:
+            if self.registry[self.name].state is not State.STARTING:
+                break
             if loop.time() >= deadline:
                 break
             await asyncio.sleep(0.05)
@@ -209,6 +225,8 @@ class WorkerLink:
             raise WorkerDown(self._unavailable())
 
     def _unavailable(self) -> str:
+        if self.retired:
+            return removed_message(self.name)
         status = self.registry[self.name]
         detail = f": {status.last_error}" if status.last_error else ""
         return f"instance {self.name!r} is not available ({status.state}{detail})"
@@ -245,6 +263,11 @@ class WorkerLink:
                     await progress(message.progress, message.total, message.message)
         except (OSError, ValueError):
             self.reset()
+            if self.retired:
+                raise WorkerDown(
+                    f"{self._unavailable()}; the call may or may not have reached XO: "
+                    "check before retrying an action"
+                ) from None
             raise WorkerDown(
                 f"instance {self.name!r}: the worker stopped during the call (it is being "
                 "restarted); the call may or may not have reached XO: check before retrying "

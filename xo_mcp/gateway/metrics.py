@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from xo_mcp.core import Registry, State
@@ -30,6 +31,8 @@ class Metrics:
         self._client_calls: collections.Counter[str] = collections.Counter()
         self._client_errors: collections.Counter[str] = collections.Counter()
         self._refusals: collections.Counter[tuple[str, str]] = collections.Counter()
+        # Lines of what the gateway does not see itself (the launcher's reloads), in this format.
+        self.collectors: list[Callable[[], list[str]]] = []
 
     def observe(self, instance: str, client: str, seconds: float, error: bool) -> None:
         series = self._series.setdefault(instance, _Series())
@@ -72,6 +75,8 @@ class Metrics:
         ]
         lines += self._call_lines()
         lines += self._client_lines()
+        for collect in self.collectors:
+            lines += collect()
         return "\n".join(lines) + "\n"
 
     def _client_lines(self) -> list[str]:

@@ -1,12 +1,16 @@
 """The gateway as a whole: links to every worker, its MCP surfaces, and the chosen front door.
 
 Everything it needs of the fleet (instance names, socket paths, clients, port settings) the
-launcher hands in as `GatewaySetup`; the gateway never reads the fleet file itself.
+launcher hands in as `GatewaySetup`; the gateway never reads the fleet file itself. A reload
+hands in the changes: instances come and go (`add_instance`, `remove_instance`: a link, a
+surface and, on the HTTP port, that surface's session manager each), and the clients are
+swapped as a whole (`set_directory`) for the next request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import secrets
 from collections.abc import AsyncIterator
@@ -20,6 +24,7 @@ from mcp.server.streamable_http import EventStore
 from xo_mcp import logs
 from xo_mcp.asgi import serve_asgi
 from xo_mcp.core import ListenAddress, Registry, RuntimeLayout
+from xo_mcp.front import sdk_adapter
 from xo_mcp.front.confirmations import ConfirmationFlow, ConfirmStore, MemoryConfirmStore
 from xo_mcp.gateway.auth import ClientDirectory
 from xo_mcp.gateway.clients import LOCAL_POLICY, STDIO_CALLER, Caller
@@ -28,7 +33,7 @@ from xo_mcp.gateway.http import LOOPBACK_HOSTS, McpDoor, PortSettings, build_app
 from xo_mcp.gateway.links import WorkerLink
 from xo_mcp.gateway.metrics import Metrics
 from xo_mcp.gateway.shared_state import SharedState
-from xo_mcp.gateway.surfaces import Surfaces
+from xo_mcp.gateway.surfaces import Surface, Surfaces
 from xo_mcp.sockets import tcp_listener
 from xo_mcp.wire.messages import ClientIdentity
 
@@ -69,16 +74,65 @@ def allowed_hosts(listen: ListenAddress, configured: list[str]) -> list[str] | N
     return [*LOOPBACK_HOSTS, *extra, *configured]
 
 
+class SessionManagers:
+    """Every surface's SDK session manager, each running in a task of its own.
+
+    A manager's `run()` must be entered and exited in the same task (anyio's cancel scopes), and
+    can run only once: a surface that joins the fleet gets a new manager started here, one that
+    leaves has its manager stopped, which ends its sessions; the others keep theirs.
+    """
+
+    def __init__(self, limits: HttpLimits, port: PortSettings, events: EventStore) -> None:
+        self._options: dict[str, Any] = {
+            "max_sessions": limits.max_sessions,
+            "session_idle_timeout": limits.session_idle_s,
+            "max_request_body_size": port.max_request_bytes,
+            "stateless": limits.stateless,
+            "event_store": None if limits.stateless else events,  # resumable streams
+            "retry_interval": limits.retry_ms,
+        }
+        self._running: dict[Surface, tuple[asyncio.Event, asyncio.Task[None]]] = {}
+
+    async def start(self, surface: Surface) -> None:
+        manager = surface.http_manager(**self._options)
+        started, stop = asyncio.Event(), asyncio.Event()
+
+        async def run() -> None:
+            async with manager.run():
+                started.set()
+                await stop.wait()
+
+        task = asyncio.ensure_future(run())
+        self._running[surface] = (stop, task)
+        waiting = asyncio.ensure_future(started.wait())
+        await asyncio.wait([task, waiting], return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if task.done():
+            del self._running[surface]
+            task.result()  # raises what stopped it
+
+    async def stop(self, surface: Surface) -> None:
+        surface.close()
+        running = self._running.pop(surface, None)
+        if running is None:
+            return
+        stop, task = running
+        stop.set()
+        with contextlib.suppress(Exception):
+            await task
+
+    async def stop_all(self) -> None:
+        for surface in list(self._running):
+            await self.stop(surface)
+
+
 class Gateway:
     def __init__(self, setup: GatewaySetup, registry: Registry) -> None:
         self.setup = setup
         self.registry = registry
         self.directory = setup.directory
         self.metrics = Metrics(registry)
-        self.links = {
-            name: WorkerLink(name, setup.layout.worker_socket(name), registry, self._changed)
-            for name in setup.instances
-        }
+        self.links = {name: self._link(name) for name in setup.instances}
         keys = setup.state_keys or [secrets.token_bytes(32)]
         shared = setup.shared
         store: ConfirmStore = shared.confirms if shared is not None else MemoryConfirmStore()
@@ -94,6 +148,13 @@ class Gateway:
             RequestStateSecurity(keys=keys),
         )
         self._background: set[asyncio.Task[Any]] = set()
+        self._link_tasks: dict[str, asyncio.Task[None]] = {}
+        self._links_running = False
+        self._managers: SessionManagers | None = None
+
+    def _link(self, name: str) -> WorkerLink:
+        socket = self.setup.layout.worker_socket(name)
+        return WorkerLink(name, socket, self.registry, self._changed)
 
     def _changed(self, name: str) -> None:
         self._spawn(self.surfaces.worker_changed(name))
@@ -119,9 +180,58 @@ class Gateway:
             await self.setup.shared.close()
 
     async def run_links(self) -> None:
-        await asyncio.gather(
-            *(link.run() for link in self.links.values()), self.flow.sweep_forever()
-        )
+        self._links_running = True
+        for name in self.links:
+            self._run_link(name)
+        try:
+            await self.flow.sweep_forever()
+        finally:
+            for task in self._link_tasks.values():
+                task.cancel()
+            await asyncio.gather(*self._link_tasks.values(), return_exceptions=True)
+
+    def _run_link(self, name: str) -> None:
+        if self._links_running:
+            self._link_tasks[name] = asyncio.ensure_future(self.links[name].run())
+
+    # --- reload -------------------------------------------------------------------------
+
+    def set_directory(self, directory: ClientDirectory) -> None:
+        """New clients, tokens, scopes and limits, for every request from now on."""
+        self.directory = directory
+
+    async def add_instance(self, name: str) -> None:
+        """An instance joined the fleet (its status is in the registry already)."""
+        self.links[name] = self._link(name)
+        surface = self.surfaces.passthrough(name)
+        if self._managers is not None:
+            await self._managers.start(surface)  # before any request can reach it
+        self.surfaces.add(name, surface)
+        self._run_link(name)
+
+    async def remove_instance(self, name: str) -> None:
+        """An instance left the fleet: calls for it get a clear error, its sessions end."""
+        surface = self.surfaces.remove(name)
+        link = self.links.pop(name)
+        link.retire()
+        task = self._link_tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if self._managers is not None and surface is not None:
+            await self._managers.stop(surface)
+
+    async def instances_changed(self) -> None:
+        """Tell clients of the aggregated surface that the instances changed."""
+        await self.surfaces.aggregated.notify()
+
+    def sessions_by_client(self) -> collections.Counter[str]:
+        """Open HTTP sessions per client, over every surface."""
+        counts: collections.Counter[str] = collections.Counter()
+        for surface in self.surfaces.all():
+            if surface.manager is not None:
+                counts.update(sdk_adapter.sessions_by_owner(surface.manager))
+        return counts
 
     async def serve(self, serving: Serving) -> None:
         if serving.stdio:
@@ -166,16 +276,11 @@ class Gateway:
     @contextlib.asynccontextmanager
     async def _session_managers(self, port: PortSettings) -> AsyncIterator[None]:
         """Mounted apps never run their lifespans: every session manager runs here."""
-        limits = self.setup.limits
-        async with contextlib.AsyncExitStack() as stack:
+        managers = self._managers = SessionManagers(self.setup.limits, port, self.events)
+        try:
             for surface in self.surfaces.all():
-                manager = surface.http_manager(
-                    max_sessions=limits.max_sessions,
-                    session_idle_timeout=limits.session_idle_s,
-                    max_request_body_size=port.max_request_bytes,
-                    stateless=limits.stateless,
-                    event_store=None if limits.stateless else self.events,
-                    retry_interval=limits.retry_ms,
-                )
-                await stack.enter_async_context(manager.run())
+                await managers.start(surface)
             yield
+        finally:
+            self._managers = None
+            await managers.stop_all()

@@ -3,7 +3,8 @@
 Both route calls to workers with the caller's identity, forward progress, confirm actions
 through the shared confirmation flow (`front.confirmations`), and tell clients when a worker's
 surface changes (handshake sessions get `tools/list_changed`, 2026-07-28 clients their
-`subscriptions/listen` stream).
+`subscriptions/listen` stream). A reload adds and removes passthrough surfaces; calls for an
+instance that left the fleet get a clear error.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.subscriptions import ToolsListChanged
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from xo_mcp import __version__, logs
@@ -33,7 +35,7 @@ from xo_mcp.front.confirmations import ConfirmationFlow, ToolAnswer, error_resul
 from xo_mcp.front.prompts import FLEET_OVERVIEW, INSTANCE_OVERVIEW, prompt_handlers
 from xo_mcp.gateway.auth import ClientDirectory
 from xo_mcp.gateway.clients import Caller
-from xo_mcp.gateway.links import WorkerDown, WorkerLink
+from xo_mcp.gateway.links import WorkerDown, WorkerLink, removed_message
 from xo_mcp.gateway.merge import (
     ANY_INSTANCE,
     FLEET_WIDE,
@@ -82,6 +84,7 @@ class Surface:
         self.server.middleware.append(RequestStateBoundary(state_security, default_audience=name))
         sdk_adapter.declare_tools_list_changed(self.server)
         self.manager: StreamableHTTPSessionManager | None = None
+        self.closed = False
 
     def http_manager(self, **options: Any) -> StreamableHTTPSessionManager:
         # Host and Origin are checked once, by the port, for every path.
@@ -92,8 +95,14 @@ class Surface:
         return self.manager
 
     async def handle_http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.manager is not None
+        if self.closed or self.manager is None:  # routed just before its instance left
+            gone = JSONResponse({"error": f"instance {self.instance!r} left the fleet"}, 404)
+            await gone(scope, receive, send)
+            return
         await self.manager.handle_request(scope, receive, send)
+
+    def close(self) -> None:
+        self.closed = True
 
     def remember(self, ctx: ServerRequestContext[Any]) -> None:
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
@@ -130,6 +139,7 @@ class Surfaces:
         self.state_security = state_security
         self.draining = False
         self.in_flight = 0  # tool calls being served, for a graceful drain
+        self.removed: set[str] = set()  # instances a reload removed, for a clear error
         self.aggregated = Surface(
             "xo-mcp-fleet",
             None,
@@ -140,9 +150,9 @@ class Surfaces:
             },
             state_security,
         )
-        self.instances = {name: self._passthrough(name) for name in links}
+        self.instances = {name: self.passthrough(name) for name in links}
 
-    def _passthrough(self, name: str) -> Surface:
+    def passthrough(self, name: str) -> Surface:
         return Surface(
             f"xo-mcp-{name}",
             name,
@@ -168,6 +178,14 @@ class Surfaces:
             return self.instances.get(parts[1])
         return None
 
+    def add(self, name: str, surface: Surface) -> None:
+        self.instances[name] = surface
+        self.removed.discard(name)
+
+    def remove(self, name: str) -> Surface | None:
+        self.removed.add(name)
+        return self.instances.pop(name, None)
+
     async def worker_changed(self, name: str) -> None:
         """A worker (re)connected: its surface and the merged one may have changed."""
         await self.aggregated.notify()
@@ -190,6 +208,8 @@ class Surfaces:
     async def _list_instance(
         self, name: str, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
+        if name not in self.instances:  # removed (stdio --instance keeps its surface)
+            return types.ListToolsResult(tools=[])
         self.instances[name].remember(ctx)
         policy = self.caller(ctx).policy
         if not policy.may_use(name):
@@ -248,6 +268,12 @@ class Surfaces:
         self, caller: Caller, tool: str, arguments: dict[str, Any], instance: Any
     ) -> str | None:
         visible = caller.policy.visible(self.links)
+        if (
+            isinstance(instance, str)
+            and instance in self.removed
+            and caller.policy.may_use(instance)
+        ):
+            return removed_message(instance)
         if not isinstance(instance, str) or instance not in visible:
             return f"Unknown instance {instance!r}: use one of {', '.join(visible)}"
         link = self.links[instance]
@@ -300,6 +326,8 @@ class Surfaces:
     async def _call_instance(
         self, name: str, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
+        if name not in self.instances:
+            return error_result(removed_message(name))
         self.instances[name].remember(ctx)
         caller = self.caller(ctx)
         arguments = dict(params.arguments or {})
@@ -331,8 +359,11 @@ class Surfaces:
             confirmed=confirmed,
             request_id=logs.context().get("request_id"),
         )
+        link = self.links.get(instance)
         try:
-            result = await self.links[instance].call(request, progress)
+            if link is None:
+                raise WorkerDown(removed_message(instance))
+            result = await link.call(request, progress)
             error = result.is_error
             self._track_kill_switch(instance, result.mcp_disabled)
             return ToolAnswer(
@@ -343,6 +374,8 @@ class Surfaces:
 
     def _track_kill_switch(self, instance: str, disabled: bool) -> None:
         """XO's admin can disable MCP while the worker runs: show it in the instance state."""
+        if instance not in self.registry or instance not in self.links:
+            return  # removed by a reload during the call
         state = self.registry[instance].state
         if disabled and state is State.READY:
             self.registry.set_state(instance, State.DISABLED, "MCP disabled by admin")
