@@ -8,7 +8,7 @@ instance names and the runtime layout tell the gateway where each worker's socke
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from xo_mcp.core import ListenAddress, RuntimeLayout
 from xo_mcp.fleet.config import ClientLimitSettings, ClientSettings, Fleet, OAuthTable
@@ -18,7 +18,9 @@ from xo_mcp.gateway.clients import ClientLimits, ClientPolicy
 from xo_mcp.gateway.http import PortSettings
 from xo_mcp.gateway.oauth import JwtVerifier, OAuthSettings
 from xo_mcp.gateway.service import GatewaySetup, HttpLimits, allowed_hosts
-from xo_mcp.gateway.shared_state import SharedState, StateSettings
+
+if TYPE_CHECKING:
+    from xo_mcp.gateway.shared_state import SharedState
 
 BUILT_IN = ClientLimits()
 T = TypeVar("T")
@@ -107,6 +109,8 @@ def shared_state(fleet: Fleet, env_values: dict[str, str]) -> SharedState | None
     table = fleet.gateway.state
     if table is None:
         return None
+    from xo_mcp.gateway.shared_state import SharedState, StateSettings  # redis-py: only now
+
     settings = StateSettings(
         url=table.url,
         password=state_password(fleet, env_values),

@@ -15,7 +15,7 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.request_state import RequestStateSecurity
 from mcp.server.stdio import stdio_server
@@ -32,10 +32,12 @@ from xo_mcp.gateway.events import MemoryEventStore
 from xo_mcp.gateway.http import LOOPBACK_HOSTS, McpDoor, PortSettings, build_app
 from xo_mcp.gateway.links import WorkerLink
 from xo_mcp.gateway.metrics import Metrics
-from xo_mcp.gateway.shared_state import SharedState
 from xo_mcp.gateway.surfaces import Surface, Surfaces
 from xo_mcp.sockets import tcp_listener
 from xo_mcp.wire.messages import ClientIdentity
+
+if TYPE_CHECKING:  # redis-py loads only when [gateway.state] is configured
+    from xo_mcp.gateway.shared_state import SharedState
 
 
 @dataclass(frozen=True)
