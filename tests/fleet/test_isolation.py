@@ -30,6 +30,7 @@ from fleet.fleetkit import (
     unprivileged_dir,
 )
 from support.clients import http_client
+from support.fleetfile import fleet_toml, instance
 from support.pids import supervisord_pid, worker_pids
 from support.processes import Fleet, Sim, clean_env, kill, running, secret_file, start_sim, wait_for
 
@@ -51,17 +52,13 @@ class Isolated:
 
 
 def _toml(alpha: Sim, beta: Sim, alpha_secret: Path) -> str:
-    return f"""
-sandbox = "required"
-
-[instances.alpha]
-url = "{alpha.url}"
-token_file = "{alpha_secret}"
-
-[instances.beta]
-url = "{beta.url}"
-token_env = "BETA_TOKEN"
-"""
+    return fleet_toml(
+        sandbox="required",
+        instances={
+            "alpha": instance(alpha, token_file=alpha_secret),
+            "beta": instance(beta, token_env="BETA_TOKEN"),
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -281,7 +278,7 @@ async def test_a_fleet_writes_nothing_outside_its_runtime_dir(python_65532: str,
             path.mkdir()
             os.chown(path, UNPRIVILEGED, UNPRIVILEGED)
         secret = secret_file(base, "token", sim.token, owner=UNPRIVILEGED)
-        toml = f'[instances.alpha]\nurl = "{sim.url}"\ntoken_file = "{secret}"\n'
+        toml = fleet_toml(instances={"alpha": instance(sim, token_file=secret)})
         env = clean_env(HOME=str(scratch["home"]), TMPDIR=str(scratch["tmp"]))
         started = time.time()
         fleet = start_unprivileged(base, toml, python_65532, env=env, cwd=scratch["cwd"])

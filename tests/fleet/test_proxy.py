@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from support.clients import http_client
+from support.fleetfile import fleet_toml
+from support.fleetfile import instance as xo_instance
 from support.httpd import RecordingProxy, serve_in_thread
 from support.pids import worker_pids
 from support.processes import Sim, clean_env, running, secret_file, start_fleet
@@ -38,21 +40,13 @@ async def test_proxies_pass_through_and_an_instance_override_wins(
     first_port = urlsplit(first.url).port
     # alpha: inherits HTTP_PROXY (upper case); beta: its own proxy; gamma: the same XO as
     # alpha under the name `localhost`, which the inherited no_proxy (lower case) exempts.
-    toml = f"""
-[instances.alpha]
-url = "{first.url}"
-token_file = "{token}"
-
-[instances.beta]
-url = "{second.url}"
-token_file = "{token}"
-[instances.beta.proxy]
-http = "{own.url}"
-
-[instances.gamma]
-url = "http://localhost:{first_port}"
-token_file = "{token}"
-"""
+    toml = fleet_toml(
+        instances={
+            "alpha": xo_instance(first, token_file=token),
+            "beta": xo_instance(second, token_file=token, proxy={"http": own.url}),
+            "gamma": xo_instance(f"http://localhost:{first_port}", token_file=token),
+        }
+    )
     env = clean_env(HTTP_PROXY=inherited.url, no_proxy="localhost")
     with running(start_fleet(tmp_path, toml, env=env)) as fleet:
         fleet.wait_ready(timeout_s=60)

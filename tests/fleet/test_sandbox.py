@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from support.clients import http_client
+from support.fleetfile import fleet_toml, instance
 from support.processes import PYTHON, Sim, clean_env, running, secret_file, start_fleet, worker_env
 
 from xo_mcp import sandbox
@@ -98,7 +99,7 @@ def test_a_worker_with_warn_says_so_and_serves(sim: Sim, tmp_path: Path) -> None
 
 async def test_a_fleet_with_required_marks_the_instance_failed(sim: Sim, tmp_path: Path) -> None:
     token = secret_file(tmp_path, "token", sim.token)
-    toml = f'sandbox = "required"\n[instances.alpha]\nurl = "{sim.url}"\ntoken_file = "{token}"\n'
+    toml = fleet_toml(sandbox="required", instances={"alpha": instance(sim, token_file=token)})
     with running(start_fleet(tmp_path, toml, env=clean_env(**NO_LANDLOCK))) as fleet:
         fleet.wait_ready(timeout_s=60, states=("failed",))
         async with http_client(f"{fleet.url}/mcp") as client:

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx2
 import pytest
 from support.clients import http_client, text
+from support.fleetfile import client, fleet_toml, instance
 from support.leaks import hits, live_places, written_places
 from support.pids import worker_pids
 from support.processes import (
@@ -37,23 +38,14 @@ def canary_fleet(tmp_path: Path) -> Iterator[tuple[Fleet, Sim, Sim]]:
         alpha.tokens(add=FILE_SECRET)
         beta.tokens(add=ENV_SECRET)
         token = secret_file(tmp_path, "alpha-token", FILE_SECRET)
-        toml = f"""
-[supervision]
-disabled_poll_s = 0.3
-
-[[gateway.clients]]
-name = "ops"
-token_env = "OPS_CLIENT_TOKEN"
-
-[instances.alpha]
-url = "{alpha.url}"
-token_file = "{token}"
-
-[instances.beta]
-url = "{beta.url}"
-token_env = "BETA_TOKEN"
-actions = true
-"""
+        toml = fleet_toml(
+            supervision={"disabled_poll_s": 0.3},
+            clients=[client("ops", token_env="OPS_CLIENT_TOKEN")],
+            instances={
+                "alpha": instance(alpha, token_file=token),
+                "beta": instance(beta, token_env="BETA_TOKEN", actions=True),
+            },
+        )
         return toml, {"BETA_TOKEN": ENV_SECRET, "OPS_CLIENT_TOKEN": CLIENT_TOKEN}
 
     seeds = {"alpha": ("--seed", "1"), "beta": ("--seed", "2")}

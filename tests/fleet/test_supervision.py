@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from support.fakes import Clock
+from support.fleetfile import fleet_toml, instance
 
 from xo_mcp.core import Registry, RuntimeLayout, State
 from xo_mcp.fleet import supervision
@@ -41,12 +42,12 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 class Rig:
     def __init__(self, tmp_path: Path) -> None:
-        fleet = parse_fleet(
-            f'runtime_dir = "{tmp_path}"\n'
-            "[supervision]\ndisabled_poll_s = 5\nfailed_retry_s = 10\nfailed_retry_max_s = 35\n"
-            '[instances.alpha]\nurl = "https://xo"\ntoken_env = "T"\n',
-            check_secrets=False,
+        toml = fleet_toml(
+            runtime_dir=tmp_path,
+            supervision={"disabled_poll_s": 5, "failed_retry_s": 10, "failed_retry_max_s": 35},
+            instances={"alpha": instance("https://xo", token_env="T")},
         )
+        fleet = parse_fleet(toml, check_secrets=False)
         self.layout = RuntimeLayout(tmp_path)
         self.layout.instance_dir("alpha").mkdir(parents=True)
         self.registry = Registry({name: i.url for name, i in fleet.instances.items()})

@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import pytest
 from support.clients import LEGACY, MODERN, http_client, text
+from support.fleetfile import fleet_toml, instance
 from support.pids import worker_pid
 from support.processes import Fleet, Sim, clean_env, free_port, start_fleet, start_sim
 
@@ -24,18 +25,14 @@ def slow_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fleet
     sim = start_sim("--seed", "4", "--action-seconds", "2")
     tmp: Path = tmp_path_factory.mktemp("slow")
     (tmp / "token").write_text(sim.token)
-    toml = f"""
-[supervision]
-failed_retry_s = 600
-[instances.healthy]
-url = "{sim.url}"
-token_file = "{tmp / "token"}"
-actions = true
-timeout_s = 20
-[instances.broken]
-url = "http://127.0.0.1:{free_port()}"
-token_file = "{tmp / "token"}"
-"""
+    token = tmp / "token"
+    toml = fleet_toml(
+        supervision={"failed_retry_s": 600},
+        instances={
+            "healthy": instance(sim, token_file=token, actions=True, timeout_s=20),
+            "broken": instance(f"http://127.0.0.1:{free_port()}", token_file=token),
+        },
+    )
     fleet = start_fleet(tmp, toml, env=clean_env())
     try:
         fleet.wait_ready(states=("ready", "failed"), timeout_s=60)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 from container.conftest import docker_client, image  # noqa: F401 (fixtures, reused as they are)
+from support.fleetfile import client, fleet_toml, instance
 from support.gateway_fleet import GatewayFleet, two_sim_fleet
 from support.processes import Sim, secret_file
 
@@ -35,31 +36,17 @@ def scoped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scoped]:
         token = secret_file(base, "xo-token", production.token)
         admin = secret_file(base, "admin", ADMIN)
         stager = secret_file(base, "stager", STAGER)
-        toml = f"""
-[[gateway.clients]]
-name = "admin"
-token_file = "{admin}"
-
-[[gateway.clients]]
-name = "stager"
-token_file = "{stager}"
-instances = ["staging"]
-
-[[gateway.clients]]
-name = "reader"
-token_env = "READER_TOKEN"
-read_only = true
-
-[instances.production]
-url = "{production.url}"
-token_file = "{token}"
-actions = true
-
-[instances.staging]
-url = "{staging.url}"
-token_file = "{token}"
-actions = true
-"""
+        toml = fleet_toml(
+            clients=[
+                client("admin", token_file=admin),
+                client("stager", token_file=stager, instances=["staging"]),
+                client("reader", token_env="READER_TOKEN", read_only=True),
+            ],
+            instances={
+                "production": instance(production, token_file=token, actions=True),
+                "staging": instance(staging, token_file=token, actions=True),
+            },
+        )
         return toml, {"READER_TOKEN": READER}
 
     with two_sim_fleet(base, fleet_file) as served:

@@ -25,6 +25,9 @@ import pytest
 from reliability.conftest import ADMIN, READER, STAGER
 from reliability.relkit import figure
 from support.clients import http_client, text
+from support.fleetfile import client as client_entry
+from support.fleetfile import fleet_toml
+from support.fleetfile import instance as xo_instance
 from support.leaks import hits, live_places, written_places
 from support.pids import worker_pids
 from support.processes import (
@@ -69,33 +72,20 @@ def canary(tmp_path: Path) -> Iterator[Canary]:
         sims["beta"].tokens(add=TOKEN_ENV)
         token = secret_file(tmp_path, "alpha-token", TOKEN_FILE)
         client = secret_file(tmp_path, "ops-client", CLIENT_FILE)
-        toml = f"""
-[supervision]
-disabled_poll_s = 0.3
-
-[[gateway.clients]]
-name = "ops"
-token_file = "{client}"
-
-[[gateway.clients]]
-name = "auditor"
-token_env = "AUDITOR_TOKEN"
-
-[instances.alpha]
-url = "{sims["alpha"].url}"
-token_file = "{token}"
-
-[instances.beta]
-url = "{sims["beta"].url}"
-token_env = "BETA_TOKEN"
-actions = true
-
-[instances.gamma]
-url = "{sims["gamma"].url}"
-username = "{USERNAME}"
-password_env = "GAMMA_PASSWORD"
-actions = true
-"""
+        toml = fleet_toml(
+            supervision={"disabled_poll_s": 0.3},
+            clients=[
+                client_entry("ops", token_file=client),
+                client_entry("auditor", token_env="AUDITOR_TOKEN"),
+            ],
+            instances={
+                "alpha": xo_instance(sims["alpha"], token_file=token),
+                "beta": xo_instance(sims["beta"], token_env="BETA_TOKEN", actions=True),
+                "gamma": xo_instance(
+                    sims["gamma"], username=USERNAME, password_env="GAMMA_PASSWORD", actions=True
+                ),
+            },
+        )
         return toml, {
             "BETA_TOKEN": TOKEN_ENV,
             "GAMMA_PASSWORD": PASSWORD_ENV,

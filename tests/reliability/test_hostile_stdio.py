@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.fleetfile import fleet_toml, instance
 from support.processes import PYTHON, Sim, running, secret_file, start_fleet, worker_env
 from support.rpc import initialize
 
@@ -119,7 +120,7 @@ def peer(
         assert "Traceback" not in (base / "stderr").read_text(errors="replace")
         return
     token = secret_file(base, "token", sim.token)
-    toml = f'[instances.alpha]\nurl = "{sim.url}"\ntoken_file = "{token}"\n'
+    toml = fleet_toml(instances={"alpha": instance(sim, token_file=token)})
     with running(start_fleet(base, toml, listen=False, args=("--stdio",))) as fleet:
         server = Peer(fleet.process)  # type: ignore[arg-type]
         server.handshake()

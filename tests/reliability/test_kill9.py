@@ -20,6 +20,7 @@ import anyio
 import pytest
 from reliability.relkit import figure, load_average, restarts
 from support.clients import http_client, text
+from support.fleetfile import fleet_toml, instance
 from support.pids import worker_pids
 from support.processes import (
     Fleet,
@@ -58,10 +59,11 @@ def trio(tmp_path: Path) -> Iterator[tuple[Fleet, list[Sim]]]:
         token = secret_file(tmp_path, "token", sims["alpha"].token)
         # alpha's XO is a little slow, so that calls are in flight whenever alpha is killed.
         sims["alpha"].set_faults([{"route": "GET /vms*", "latency_ms": 150}])
-        toml = "".join(
-            f'[instances.{name}]\nurl = "{sims["alpha" if name == "alpha" else "others"].url}"\n'
-            f'token_file = "{token}"\n'
-            for name in INSTANCES
+        toml = fleet_toml(
+            instances={
+                name: instance(sims["alpha" if name == "alpha" else "others"], token_file=token)
+                for name in INSTANCES
+            }
         )
         return toml, {}
 

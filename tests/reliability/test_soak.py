@@ -27,6 +27,7 @@ import anyio
 import pytest
 from reliability.relkit import fd_count, figure, load_average, rss_kib
 from support.clients import http_client, text
+from support.fleetfile import client, fleet_toml, instance
 from support.pids import supervisord_pid, worker_pids
 from support.processes import (
     Fleet,
@@ -52,9 +53,11 @@ FD_SLACK = 2
 def soak_fleet(tmp_path: Path) -> Iterator[tuple[Fleet, dict[str, Sim]]]:
     def fleet_file(sims: dict[str, Sim]) -> tuple[str, dict[str, str]]:
         token = secret_file(tmp_path, "xo-token", sims["production"].token)
-        toml = '[[gateway.clients]]\nname = "soak"\ntoken_env = "SOAK_TOKEN"\n' + "".join(
-            f'[instances.{name}]\nurl = "{sim.url}"\ntoken_file = "{token}"\nactions = true\n'
-            for name, sim in sims.items()
+        toml = fleet_toml(
+            clients=[client("soak", token_env="SOAK_TOKEN")],
+            instances={
+                name: instance(sim, token_file=token, actions=True) for name, sim in sims.items()
+            },
         )
         return toml, {"SOAK_TOKEN": CLIENT_TOKEN}
 

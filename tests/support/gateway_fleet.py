@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from support.fleetfile import client, fleet_toml, instance
 from support.processes import FleetFile, FleetRig, Sim, secret_file, sims_and_fleet
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
@@ -38,40 +39,22 @@ def two_sim_fleet(base: Path, fleet_file: FleetFile) -> Iterator[GatewayFleet]:
         yield GatewayFleet(fleet, sims["production"], sims["staging"])
 
 
-def fleet_toml(production: Sim, staging: Sim, secrets: Path) -> str:
+def gateway_toml(production: Sim, staging: Sim, secrets: Path) -> str:
     prod = secret_file(secrets, "prod", production.token)
     admin = secret_file(secrets, "admin", ADMIN_TOKEN)
     ops = secret_file(secrets, "ops", OPS_TOKEN)
-    return f"""
-[gateway]
-[[gateway.clients]]
-name = "admin"
-token_file = "{admin}"
-[[gateway.clients]]
-name = "ops"
-token_file = "{ops}"
-instances = ["staging"]
-read_only = true
-
-[supervision]
-disabled_poll_s = 0.5
-failed_retry_s = 1
-
-[instances.production]
-url = "{production.url}"
-token_file = "{prod}"
-deny = ["GetVmAlarms"]
-
-[instances.staging]
-url = "{staging.url}"
-token_env = "STAGING_TOKEN"
-actions = true
-
-[instances.lab]
-url = "{production.url}"
-token_file = "{prod}"
-actions = true
-"""
+    return fleet_toml(
+        clients=[
+            client("admin", token_file=admin),
+            client("ops", token_file=ops, instances=["staging"], read_only=True),
+        ],
+        supervision={"disabled_poll_s": 0.5, "failed_retry_s": 1},
+        instances={
+            "production": instance(production, token_file=prod, deny=["GetVmAlarms"]),
+            "staging": instance(staging, token_env="STAGING_TOKEN", actions=True),
+            "lab": instance(production, token_file=prod, actions=True),
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +65,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayFleet]:
 
     def fleet_file(sims: dict[str, Sim]) -> tuple[str, dict[str, str]]:
         production, staging = sims["production"], sims["staging"]
-        return fleet_toml(production, staging, secrets), {"STAGING_TOKEN": staging.token}
+        return gateway_toml(production, staging, secrets), {"STAGING_TOKEN": staging.token}
 
     with two_sim_fleet(tmp, fleet_file) as served:
         yield served
