@@ -1,4 +1,5 @@
-"""Check tool arguments against the tool's input schema (the SDK 2.x no longer does it)."""
+"""Check tool arguments against the tool's input schema (the SDK 2.x no longer does it): in the
+worker, and in the gateway, whose aggregated tools have an argument more (`instance`)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from xo_mcp.worker.arguments import MAX_STRING, check_arguments
+from xo_mcp.front.arguments import MAX_STRING, check_arguments
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
