@@ -215,6 +215,7 @@ class GatewaySettings(_Strict):
     allow_unauthenticated: bool = False
     max_request_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     allowed_hosts: list[str] = Field(default_factory=list)
+    compact_tools: bool = True  # the aggregated surface's tool list in compact form
     clients: list[ClientSettings] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -44,4 +44,5 @@ def gateway_setup(
         layout=layout,
         directory=client_directory(fleet, tokens),
         port=port,
+        compact_tools=gateway.compact_tools,
     )

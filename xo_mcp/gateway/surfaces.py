@@ -29,6 +29,8 @@ from starlette.types import Receive, Scope, Send
 from xo_mcp import __version__, logs
 from xo_mcp.core import Registry, State
 from xo_mcp.front import sdk_adapter
+from xo_mcp.front.arguments import check_arguments
+from xo_mcp.front.compact import DESCRIBE_OPERATION_NAME, nearest
 from xo_mcp.front.confirmations import ConfirmationFlow, ToolAnswer, error_result
 from xo_mcp.front.prompts import FLEET_OVERVIEW, INSTANCE_OVERVIEW, prompt_handlers
 from xo_mcp.gateway.auth import ClientDirectory
@@ -37,6 +39,7 @@ from xo_mcp.gateway.links import WorkerDown, WorkerLink
 from xo_mcp.gateway.merge import (
     ANY_INSTANCE,
     FLEET_WIDE,
+    fleet_tools,
     merged_tools,
     operation_enum,
     passthrough_tools,
@@ -119,8 +122,11 @@ class Surfaces:
         directory: Callable[[], ClientDirectory],
         default_caller: Caller,
         state_security: RequestStateSecurity,
+        *,
+        compact: bool = True,
     ) -> None:
         self.links = links
+        self.compact = compact
         self.registry = registry
         self.metrics = metrics
         self.flow = flow
@@ -178,9 +184,13 @@ class Surfaces:
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         self.aggregated.remember(ctx)
+        policy = self.caller(ctx).policy
         per_instance = {name: link.tools for name, link in self.links.items() if link.tools}
-        tools = merged_tools(per_instance, self.caller(ctx).policy)
-        return types.ListToolsResult(tools=[*tools, FLEET_STATUS])
+        briefs = {name: link.briefs for name, link in self.links.items()}
+        visible = policy.visible(self.links)
+        tools = merged_tools(per_instance, policy, briefs, compact=self.compact, instances=visible)
+        extras = fleet_tools(visible, compact=self.compact)
+        return types.ListToolsResult(tools=[*tools, *extras])
 
     async def _list_instance(
         self, name: str, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -206,6 +216,8 @@ class Surfaces:
         arguments = dict(params.arguments or {})
         if params.name == FLEET_STATUS.name:
             return fleet_status(self.registry, caller.policy.visible(self.links))
+        if params.name == DESCRIBE_OPERATION_NAME:
+            return await self._describe_operation(caller, arguments)
         instance = arguments.pop("instance", None)
         visible = caller.policy.visible(self.links)
         offering = [n for n in visible if any(t.name == params.name for t in self.links[n].tools)]
@@ -246,11 +258,16 @@ class Surfaces:
             return f"Instance {instance!r} does not offer {tool}"
         operation = arguments.get("operation")
         operations = operation_enum(known[tool])
-        if operation is not None and operations and operation not in operations:
+        if isinstance(operation, str) and operations and operation not in operations:
+            near = nearest(operation, operations)
+            hint = f"; did you mean {' or '.join(near)}?" if near else ""
             return (
-                f"Instance {instance!r} has no operation {operation!r} in {tool} "
+                f"Instance {instance!r} has no operation {operation!r} in {tool}{hint} "
                 f"(it offers: {', '.join(operations)})"
             )
+        problems = check_arguments({"instance": instance, **arguments}, _with_instance(known[tool]))
+        if problems:
+            return f"Invalid arguments for {tool}: " + "; ".join(problems)
         token = arguments.get("confirm_token")
         if isinstance(token, str) and "." in token and token.split(".", 1)[0] != instance:
             owner = token.split(".", 1)[0]
@@ -259,6 +276,74 @@ class Surfaces:
                 "it only works with the instance that issued it."
             )
         return None
+
+    async def _describe_operation(
+        self, caller: Caller, arguments: dict[str, Any]
+    ) -> types.CallToolResult:
+        """An operation in full, from a worker that offers it (each tool that holds it)."""
+        operation, tool, instance = (arguments.get(k) for k in ("operation", "tool", "instance"))
+        if not isinstance(operation, str) or not operation:
+            return error_result("`operation` is required: the operation to describe, e.g. StartVm")
+        visible = caller.policy.visible(self.links)
+        if instance is not None and instance not in visible:
+            return error_result(f"Unknown instance {instance!r}: use one of {', '.join(visible)}")
+        holders = self._holders(caller, operation, tool, [instance] if instance else visible)
+        if not holders:
+            return error_result(self._no_operation(caller, operation, tool, instance, visible))
+        sections = []
+        for name, instances in holders.items():
+            ready = [n for n in instances if self.links[n].connected]
+            target = (ready or instances)[0]
+            try:
+                answer = await self._call_worker(
+                    target,
+                    caller,
+                    DESCRIBE_OPERATION_NAME,
+                    {"operation": operation, "tool": name},
+                    None,
+                    None,
+                )
+            except WorkerDown as error:
+                return error_result(str(error))
+            if answer.is_error:
+                return error_result(answer.text)
+            sections.append(f"{answer.text}\nInstance: {_offered(instances)}")
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text="\n\n".join(sections))]
+        )
+
+    def _holders(
+        self, caller: Caller, operation: str, tool: Any, instances: list[str]
+    ) -> dict[str, list[str]]:
+        """tool -> the instances (of `instances`) where it offers `operation` to this caller."""
+        holders: dict[str, list[str]] = {}
+        for name in instances:
+            for offered in self.links[name].tools:
+                if tool not in (None, offered.name) or not caller.policy.may_run(
+                    offered.name, operation
+                ):
+                    continue
+                if operation in operation_enum(offered):
+                    holders.setdefault(offered.name, []).append(name)
+        return holders
+
+    def _no_operation(
+        self, caller: Caller, operation: str, tool: Any, instance: Any, visible: list[str]
+    ) -> str:
+        """Nobody offers it: the nearest operations this caller may run, and their tools."""
+        known: dict[str, str] = {}
+        for name in [instance] if instance else visible:
+            for offered in self.links[name].tools:
+                for candidate in operation_enum(offered):
+                    if caller.policy.may_run(offered.name, candidate):
+                        known.setdefault(candidate, offered.name)
+        where = f" in {tool}" if tool else ""
+        where += f" on {instance}" if instance else ""
+        near = nearest(operation, known)
+        hint = (
+            "; did you mean " + ", ".join(f"{n} ({known[n]})" for n in near) + "?" if near else ""
+        )
+        return f"No operation {operation!r}{where}{hint}"
 
     async def _fan_out(
         self, caller: Caller, tool: str, arguments: dict[str, Any], instances: list[str]
@@ -355,6 +440,19 @@ class Surfaces:
         except WorkerDown as error:
             return error_result(str(error))
         return result
+
+
+def _with_instance(tool: types.Tool) -> dict[str, Any]:
+    """The worker's schema of `tool` with the argument the aggregated surface adds."""
+    schema = dict(tool.input_schema)
+    schema["properties"] = {"instance": {"type": "string"}, **(schema.get("properties") or {})}
+    return schema
+
+
+def _offered(instances: list[str]) -> str:
+    if len(instances) == 1:
+        return f"{instances[0]} (the only instance that offers it)"
+    return f"one of {', '.join(instances)} (required)"
 
 
 def _operation(arguments: dict[str, Any]) -> str | None:
