@@ -132,5 +132,6 @@ def nearest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
         by_lower.setdefault(candidate.lower(), candidate)
     if name.lower() in by_lower:  # only the case is wrong: that is the one
         return [by_lower[name.lower()]]
-    found = difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.6)
+    # 0.75: a slip of the keyboard (StratVm, GetVmAlarm), not another operation (DeleteVm/GetVm)
+    found = difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.75)
     return [by_lower[match] for match in found]
