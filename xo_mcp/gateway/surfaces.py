@@ -36,6 +36,7 @@ from xo_mcp.front.prompts import FLEET_OVERVIEW, INSTANCE_OVERVIEW, prompt_handl
 from xo_mcp.gateway.auth import ClientDirectory
 from xo_mcp.gateway.clients import Caller
 from xo_mcp.gateway.links import WorkerDown, WorkerLink
+from xo_mcp.gateway.lookup import holders, no_such_operation, offered_by
 from xo_mcp.gateway.merge import (
     ANY_INSTANCE,
     FLEET_WIDE,
@@ -281,69 +282,34 @@ class Surfaces:
         self, caller: Caller, arguments: dict[str, Any]
     ) -> types.CallToolResult:
         """An operation in full, from a worker that offers it (each tool that holds it)."""
-        operation, tool, instance = (arguments.get(k) for k in ("operation", "tool", "instance"))
+        operation, instance = arguments.get("operation"), arguments.get("instance")
+        tool = arguments.get("tool") if isinstance(arguments.get("tool"), str) else None
         if not isinstance(operation, str) or not operation:
             return error_result("`operation` is required: the operation to describe, e.g. StartVm")
         visible = caller.policy.visible(self.links)
         if instance is not None and instance not in visible:
             return error_result(f"Unknown instance {instance!r}: use one of {', '.join(visible)}")
-        holders = self._holders(caller, operation, tool, [instance] if instance else visible)
-        if not holders:
-            return error_result(self._no_operation(caller, operation, tool, instance, visible))
+        offered = {name: self.links[name].tools for name in ([instance] if instance else visible)}
+        policy = caller.policy
+        found = holders(offered, policy, operation, tool)
+        if not found:
+            return error_result(no_such_operation(offered, policy, operation, tool, instance))
         sections = []
-        for name, instances in holders.items():
+        for name, instances in found.items():
             ready = [n for n in instances if self.links[n].connected]
-            target = (ready or instances)[0]
+            asked = {"operation": operation, "tool": name}
             try:
                 answer = await self._call_worker(
-                    target,
-                    caller,
-                    DESCRIBE_OPERATION_NAME,
-                    {"operation": operation, "tool": name},
-                    None,
-                    None,
+                    (ready or instances)[0], caller, DESCRIBE_OPERATION_NAME, asked, None, None
                 )
             except WorkerDown as error:
                 return error_result(str(error))
             if answer.is_error:
                 return error_result(answer.text)
-            sections.append(f"{answer.text}\nInstance: {_offered(instances)}")
+            sections.append(f"{answer.text}\n{offered_by(instances)}")
         return types.CallToolResult(
             content=[types.TextContent(type="text", text="\n\n".join(sections))]
         )
-
-    def _holders(
-        self, caller: Caller, operation: str, tool: Any, instances: list[str]
-    ) -> dict[str, list[str]]:
-        """tool -> the instances (of `instances`) where it offers `operation` to this caller."""
-        holders: dict[str, list[str]] = {}
-        for name in instances:
-            for offered in self.links[name].tools:
-                if tool not in (None, offered.name) or not caller.policy.may_run(
-                    offered.name, operation
-                ):
-                    continue
-                if operation in operation_enum(offered):
-                    holders.setdefault(offered.name, []).append(name)
-        return holders
-
-    def _no_operation(
-        self, caller: Caller, operation: str, tool: Any, instance: Any, visible: list[str]
-    ) -> str:
-        """Nobody offers it: the nearest operations this caller may run, and their tools."""
-        known: dict[str, str] = {}
-        for name in [instance] if instance else visible:
-            for offered in self.links[name].tools:
-                for candidate in operation_enum(offered):
-                    if caller.policy.may_run(offered.name, candidate):
-                        known.setdefault(candidate, offered.name)
-        where = f" in {tool}" if tool else ""
-        where += f" on {instance}" if instance else ""
-        near = nearest(operation, known)
-        hint = (
-            "; did you mean " + ", ".join(f"{n} ({known[n]})" for n in near) + "?" if near else ""
-        )
-        return f"No operation {operation!r}{where}{hint}"
 
     async def _fan_out(
         self, caller: Caller, tool: str, arguments: dict[str, Any], instances: list[str]
@@ -447,12 +413,6 @@ def _with_instance(tool: types.Tool) -> dict[str, Any]:
     schema = dict(tool.input_schema)
     schema["properties"] = {"instance": {"type": "string"}, **(schema.get("properties") or {})}
     return schema
-
-
-def _offered(instances: list[str]) -> str:
-    if len(instances) == 1:
-        return f"{instances[0]} (the only instance that offers it)"
-    return f"one of {', '.join(instances)} (required)"
 
 
 def _operation(arguments: dict[str, Any]) -> str | None:
