@@ -173,6 +173,12 @@ def _memory_lines(found: dict[str, Any]) -> list[str]:
     each = [kb / 1024 for kb in theirs["rss_kb"]]
     tools = memory["tools_list"]
     full = tools.get("actions_full", {}).get("gateway", {}).get("array_bytes")
+    measured = memory.get("tools_list_measured")
+    when = (
+        f" (tool lists measured {measured}: byte counts do not depend on the run)"
+        if measured
+        else ""
+    )
     return [
         f"- fleet of 10, RSS in MiB: {others}; {len(workers)} workers "
         f"{min(workers):.1f}–{max(workers):.1f} each (sum {sum(workers):.1f}).",
@@ -184,7 +190,7 @@ def _memory_lines(found: dict[str, Any]) -> list[str]:
         "number of instances; 5 official servers send 5 × "
         f"{tools['actions']['official_5']['tools_each'][0]} "
         f"({tools['read_only']['official_5']['tools_each'][0]} read-only). Bytes are the "
-        "compact JSON of the tools array.",
+        f"compact JSON of the tools array{when}.",
         f"- compact (the default): {tools['actions']['gateway']['array_bytes']:,} bytes with "
         f"actions, {tools['read_only']['gateway']['array_bytes']:,} read-only; full "
         f"descriptions (`compact_tools = false`): {full:,} bytes with actions."
@@ -237,7 +243,7 @@ def _task_lines(tasks: dict[str, Any]) -> list[str]:
 
 def render(worker: dict[str, Any], found: dict[str, Any], tasks: dict[str, Any]) -> str:
     before = worker["loadavg_at_start"]
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = worker.get("finished_utc") or datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmarks",
         "",
@@ -302,9 +308,10 @@ def render(worker: dict[str, Any], found: dict[str, Any], tasks: dict[str, Any])
         "",
         "## Tasks as an assistant does them",
         "",
-        "The scripts of tests/gateway/test_assistant_tasks.py (tests/support/assistant_tasks.py): "
-        "each task is the calls a careful model makes, every call built from what the previous "
-        "answers said. Three instances (production read-only, staging and lab with actions) on "
+        f"Run of {tasks.get('finished_utc', stamp)}. The scripts of "
+        "tests/gateway/test_assistant_tasks.py (tests/support/assistant_tasks.py): each task "
+        "is the calls a careful model makes, every call built from what the previous answers "
+        "said. Three instances (production read-only, staging and lab with actions) on "
         "simulators of XO's real spec, fresh for each contender; XO tasks last 2 s. The fleet's "
         "aggregated surface (compact tools), with a client that lets a human confirm "
         "(elicitation) and with one that makes the model echo tokens; the official server, one "
