@@ -157,6 +157,15 @@ async def test_unknown_arguments_list_every_allowed_one_with_instance(
     )
 
 
+async def test_a_fleet_wide_call_names_instance_among_its_arguments(gateway: GatewayFleet) -> None:
+    async with http_client(f"{gateway.url}/mcp", token=ADMIN_TOKEN) as client:
+        result = await client.call_tool("check_connection", {"verbose": True})
+    assert result.is_error
+    assert text(result) == (
+        "Invalid arguments for check_connection: unknown argument `verbose` (allowed: instance)"
+    )
+
+
 async def test_a_typo_in_an_operation_gets_the_nearest_name(gateway: GatewayFleet) -> None:
     async with http_client(f"{gateway.url}/mcp", token=ADMIN_TOKEN) as client:
         result = await client.call_tool(

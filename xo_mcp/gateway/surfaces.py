@@ -227,6 +227,9 @@ class Surfaces:
         ):
             return error_result(f"Unknown tool: {params.name}")
         if instance is None and params.name in FLEET_WIDE:
+            problem = self._argument_problem(params.name, arguments, offering)
+            if problem:
+                return error_result(problem)
             # Every instance gets a section, including those whose worker never came up.
             return await self._fan_out(caller, params.name, arguments, visible)
         if instance is None and params.name in ANY_INSTANCE:
@@ -266,9 +269,9 @@ class Surfaces:
                 f"Instance {instance!r} has no operation {operation!r} in {tool}{hint} "
                 f"(it offers: {', '.join(operations)})"
             )
-        problems = check_arguments({"instance": instance, **arguments}, _with_instance(known[tool]))
-        if problems:
-            return f"Invalid arguments for {tool}: " + "; ".join(problems)
+        problem = self._argument_problem(tool, {"instance": instance, **arguments}, [instance])
+        if problem:
+            return problem
         token = arguments.get("confirm_token")
         if isinstance(token, str) and "." in token and token.split(".", 1)[0] != instance:
             owner = token.split(".", 1)[0]
@@ -276,6 +279,18 @@ class Surfaces:
                 f"This confirmation token was issued by instance {owner!r}, not {instance!r}: "
                 "it only works with the instance that issued it."
             )
+        return None
+
+    def _argument_problem(
+        self, tool: str, arguments: dict[str, Any], instances: list[str]
+    ) -> str | None:
+        """The arguments checked here, against the tool of the first of `instances` that has
+        it, plus `instance`: the worker would not name `instance`, which it never sees."""
+        for name in instances:
+            found = next((t for t in self.links[name].tools if t.name == tool), None)
+            if found is not None:
+                problems = check_arguments(arguments, _with_instance(found))
+                return f"Invalid arguments for {tool}: " + "; ".join(problems) if problems else None
         return None
 
     async def _describe_operation(
