@@ -1,6 +1,6 @@
 """Tasks as an assistant does them (tests/support/assistant_tasks.py), counted: tool calls and
 bytes per task on the fleet's aggregated surface and on one official `@xen-orchestra/mcp`
-server per instance.
+server per instance (tests/support/assistants.py: what a careful model does on each).
 
 Three instances (production read-only; staging and lab with actions), each a simulator serving
 XO's real 0.39.0 spec, seeded alike for every contender (fresh simulators per contender):
@@ -45,14 +45,8 @@ from common import (
     tools_bytes,
 )
 from mcp import Client
-from support.assistant_tasks import (
-    TASKS,
-    WITHOUT_A_HUMAN,
-    Assistant,
-    FleetAssistant,
-    OfficialAssistant,
-    World,
-)
+from support.assistant_tasks import TASKS, WITHOUT_A_HUMAN, World
+from support.assistants import Assistant, FleetAssistant, OfficialAssistant
 from support.clients import http_client, stdio_client
 from support.fleetfile import client, fleet_toml, instance
 from support.processes import running, scratch_dir, secret_file, start_fleet, wait_until_serving

@@ -13,7 +13,8 @@ from typing import Any
 
 import mcp_types as types
 import pytest
-from support.assistant_tasks import TASKS, WITHOUT_A_HUMAN, FleetAssistant, World
+from support.assistant_tasks import TASKS, WITHOUT_A_HUMAN, World
+from support.assistants import FleetAssistant
 from support.clients import http_client
 from support.fleetfile import client, fleet_toml, instance
 from support.processes import FleetRig, Sim, secret_file, sims_and_fleet
