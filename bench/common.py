@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +198,8 @@ def write_json(name: str, data: dict[str, Any]) -> Path:
 
 
 def document(area: str, started: float, **figures: Any) -> dict[str, Any]:
-    """A benchmark's JSON document: against what, on which machine, its figures, how long."""
+    """A benchmark's JSON document: against what, on which machine, its figures, how long,
+    when (`RESULTS.md`, re-rendered later, says when each part was measured)."""
     return {
         "area": area,
         "peer": OFFICIAL,
@@ -205,6 +207,7 @@ def document(area: str, started: float, **figures: Any) -> dict[str, Any]:
         "simulator": "xo-mcp-sim --spec <@xen-orchestra/rest-api@0.39.0 swagger.json>",
         **figures,
         "seconds": round(time.monotonic() - started, 1),
+        "finished_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 

@@ -10,7 +10,8 @@ it costs in memory and in tool-list bytes.
 - profile: the same load again with the launcher under cProfile (bench/cprofiled.py), to show
   where the gateway's CPU per call goes;
 - memory: a 10-instance fleet (launcher + supervisord + workers) against 10 official servers;
-- tools/list bytes: a 5-instance fleet's aggregated /mcp against 5 official servers.
+- tools/list bytes: a 5-instance fleet's aggregated /mcp against 5 official servers, compact
+  (the default) and with full descriptions (`[gateway] compact_tools = false`).
 
     .venv/bin/python bench/gateway.py [--seconds S] [--calls N] [--profile-seconds S]
 """
@@ -53,6 +54,7 @@ from common import (
     log,
     machine_ticks,
     pss_kb,
+    ratio,
     rss_kb,
     run_from_cli,
     sim_and_scratch,
@@ -107,9 +109,15 @@ def token_env(instance: str) -> str:
 
 
 def fleet_toml(
-    setup: Setup, names: list[str], *, actions: bool = False, clients: bool = False
+    setup: Setup,
+    names: list[str],
+    *,
+    actions: bool = False,
+    clients: bool = False,
+    compact: bool = True,
 ) -> str:
-    lines = [f"[defaults]\nactions = {'true' if actions else 'false'}\n"]
+    lines = [] if compact else ["[gateway]\ncompact_tools = false\n"]
+    lines.append(f"[defaults]\nactions = {'true' if actions else 'false'}\n")
     if clients:
         lines.append(
             f'[[gateway.clients]]\nname = "{ADMIN[0]}"\ntoken_env = "{ADMIN[1]}"\n'
@@ -671,13 +679,17 @@ def memory_phase(setup: Setup) -> dict[str, Any]:
     with official_servers(setup, 10, actions=False) as servers:
         theirs = official_memory(servers)
         read_only = official_tools(servers[:5])
-    log("gateway: tools/list bytes, a 5-instance fleet")
+    log("gateway: tools/list bytes, a 5-instance fleet, compact then full descriptions")
     names = _names("xo", 5)
     toml = fleet_toml(setup, names, actions=True, clients=True)
     with fleet(setup, "five", names, toml) as running:
         assert running.url is not None
         admin = asyncio.run(_gateway_tools(running.url, ADMIN[2]))
         viewer = asyncio.run(_gateway_tools(running.url, VIEWER[2]))
+    toml = fleet_toml(setup, names, actions=True, clients=True, compact=False)
+    with fleet(setup, "five-full", names, toml) as running:
+        assert running.url is not None
+        admin_full = asyncio.run(_gateway_tools(running.url, ADMIN[2]))
     with official_servers(setup, 5, actions=True) as servers:
         actions = official_tools(servers)
     return {
@@ -686,6 +698,7 @@ def memory_phase(setup: Setup) -> dict[str, Any]:
         "tools_list": {
             "actions": {"gateway": admin, "official_5": actions},
             "read_only": {"gateway": viewer, "official_5": read_only},
+            "actions_full": {"gateway": admin_full, "official_5": actions},
         },
     }
 
@@ -736,18 +749,32 @@ def rows(port: dict[str, Any], memory: dict[str, Any]) -> list[Row]:
             )
         )
     for mode, numbers in memory["tools_list"].items():
-        found.append(
-            compare(
-                f"tools/list bytes, 5 instances, {mode.replace('_', '-')}",
-                numbers["gateway"]["array_bytes"],
-                numbers["official_5"]["array_bytes"],
-                "bytes",
-                0.25,
-                note=f"{numbers['gateway']['tools']} tools vs "
-                f"{sum(numbers['official_5']['tools_each'])}",
-            )
-        )
+        found.append(_tools_row(mode, numbers))
     return found
+
+
+TOOL_LIST_GOAL = 24_000  # bytes (≈ 6k tokens), aggregated and compact, actions on
+TOOL_LISTS = {  # mode: (label, target ratio to 5 official servers; None: no target set)
+    "actions": ("actions, compact", 0.06),
+    "read_only": ("read-only, compact", None),
+    "actions_full": ("actions, full descriptions", 0.25),
+}
+
+
+def _tools_row(mode: str, numbers: dict[str, Any]) -> Row:
+    label, limit = TOOL_LISTS[mode]
+    ours = numbers["gateway"]["array_bytes"]
+    note = f"{numbers['gateway']['tools']} tools vs {sum(numbers['official_5']['tools_each'])}"
+    if mode == "actions":
+        met = "met" if ours <= TOOL_LIST_GOAL else "missed"
+        note += f"; goal <= {TOOL_LIST_GOAL:,} bytes {met}"
+    scenario, peer = f"tools/list bytes, 5 instances, {label}", numbers["official_5"]["array_bytes"]
+    if limit is None:
+        return Row(scenario, ours, peer, "bytes", "—", None, ratio(ours, peer), note)
+    row = compare(scenario, ours, peer, "bytes", limit, note=note)
+    if mode == "actions" and ours > TOOL_LIST_GOAL:
+        row.met = False
+    return row
 
 
 def run(

@@ -1,4 +1,5 @@
-"""`make bench`: every benchmark in one run, then bench/RESULTS.md from their JSON.
+"""`make bench`: every benchmark in one run (worker vs official, the fleet gateway, tasks as an
+assistant does them), then bench/RESULTS.md from their JSON.
 
 Exits non-zero only when a benchmark cannot run (npm unreachable, a process that will not
 start); a missed target is a result, reported in the tables, never hidden behind an exit code.
@@ -15,6 +16,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import assistant_tasks
 import gateway
 import trust
 import worker_vs_official
@@ -174,6 +176,13 @@ def _memory_lines(found: dict[str, Any]) -> list[str]:
     )
     each = [kb / 1024 for kb in theirs["rss_kb"]]
     tools = memory["tools_list"]
+    full = tools.get("actions_full", {}).get("gateway", {}).get("array_bytes")
+    measured = memory.get("tools_list_measured")
+    when = (
+        f" (tool lists measured {measured}: byte counts do not depend on the run)"
+        if measured
+        else ""
+    )
     return [
         f"- fleet of 10, RSS in MiB: {others}; {len(workers)} workers "
         f"{min(workers):.1f}–{max(workers):.1f} each (sum {sum(workers):.1f}).",
@@ -185,7 +194,12 @@ def _memory_lines(found: dict[str, Any]) -> list[str]:
         "number of instances; 5 official servers send 5 × "
         f"{tools['actions']['official_5']['tools_each'][0]} "
         f"({tools['read_only']['official_5']['tools_each'][0]} read-only). Bytes are the "
-        "compact JSON of the tools array.",
+        f"compact JSON of the tools array{when}.",
+        f"- compact (the default): {tools['actions']['gateway']['array_bytes']:,} bytes with "
+        f"actions, {tools['read_only']['gateway']['array_bytes']:,} read-only; full "
+        f"descriptions (`compact_tools = false`): {full:,} bytes with actions."
+        if full
+        else "- (full descriptions not measured in this run)",
     ]
 
 
@@ -207,11 +221,45 @@ def _areas_lines(areas: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _task_lines(tasks: dict[str, Any]) -> list[str]:
+    runs = tasks["runs"]
+    labels = list(runs)
+    head = " | ".join(f"{label}: calls / bytes" for label in labels)
+    lines = [f"| task | {head} |", "| --- |" + " ---: |" * len(labels)]
+    for task in next(iter(runs.values()))["tasks"]:
+        cells = []
+        for label in labels:
+            done = runs[label]["tasks"][task]
+            failed = " (failed)" if done["failed"] else ""
+            cells.append(f"{done['calls']} / {done['bytes']:,}{failed}")
+        lines.append(f"| {task} | {' | '.join(cells)} |")
+    failures = [
+        f"- {label}, {task}: {done['failed']}"
+        for label in labels
+        for task, done in runs[label]["tasks"].items()
+        if done["failed"]
+    ]
+    lists = ", ".join(f"{label} {runs[label]['tools_bytes']:,}" for label in labels)
+    return [
+        *lines,
+        "",
+        f"Tool lists (bytes the model reads on every turn besides): {lists}.",
+        *(
+            ["", "Failures (an answer did not hold what the next step needed):", *failures]
+            if failures
+            else []
+        ),
+    ]
+
+
 def render(
-    worker: dict[str, Any], found: dict[str, Any], areas: dict[str, dict[str, Any]] | None = None
+    worker: dict[str, Any],
+    found: dict[str, Any],
+    tasks: dict[str, Any],
+    areas: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     before = worker["loadavg_at_start"]
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = worker.get("finished_utc") or datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmarks",
         "",
@@ -274,9 +322,25 @@ def render(
         "",
         *_memory_lines(found),
         "",
+        "## Tasks as an assistant does them",
+        "",
+        f"Run of {tasks.get('finished_utc', stamp)}. The scripts of "
+        "tests/gateway/test_assistant_tasks.py (tests/support/assistant_tasks.py): each task "
+        "is the calls a careful model makes, every call built from what the previous answers "
+        "said. Three instances (production read-only, staging and lab with actions) on "
+        "simulators of XO's real spec, fresh for each contender; XO tasks last 2 s. The fleet's "
+        "aggregated surface (compact tools), with a client that lets a human confirm "
+        "(elicitation) and with one that makes the model echo tokens; the official server, one "
+        "per instance (tokens echoed, tasks polled once a second). Bytes: each call's arguments "
+        "and answer text, what the model writes and reads.",
+        "",
+        *_table(tasks["rows"]),
+        "",
+        *_task_lines(tasks),
+        "",
         *_areas_lines(areas or {}),
         f"Raw figures: bench/results/*.json. Run time: worker {worker['seconds']} s, "
-        f"gateway {found['seconds']} s.",
+        f"gateway {found['seconds']} s, tasks {tasks['seconds']} s.",
         "",
     ]
     return "\n".join(lines)
@@ -302,7 +366,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.render:
         areas = {name: _load(name) for name in AREAS if (RESULTS / f"{name}.json").exists()}
-        RESULTS_MD.write_text(render(_load("worker_vs_official"), _load("gateway"), areas), "utf-8")
+        loaded = (_load("worker_vs_official"), _load("gateway"), _load("assistant_tasks"))
+        RESULTS_MD.write_text(render(*loaded, areas), "utf-8")
         return 0
     started = time.monotonic()
     before = machine()["loadavg"]
@@ -316,9 +381,11 @@ def main() -> int:
     worker = _saved("worker_vs_official", {**worker, "loadavg_at_start": before})
     found = gateway.run(peers, seconds=seconds, calls=calls, profile_seconds=profile)
     found = _saved("gateway", found)
+    tasks = _saved("assistant_tasks", assistant_tasks.run(peers))
     areas = {name: _saved(name, area.run(peers, quick=args.quick)) for name, area in AREAS.items()}
-    RESULTS_MD.write_text(render(worker, found, areas), encoding="utf-8")
-    every_row = [*worker["rows"], *found["rows"], *(r for a in areas.values() for r in a["rows"])]
+    RESULTS_MD.write_text(render(worker, found, tasks, areas), encoding="utf-8")
+    every_row = [*worker["rows"], *found["rows"], *tasks["rows"]]
+    every_row += [row for area in areas.values() for row in area["rows"]]
     missed = [row["scenario"] for row in every_row if row["met"] is False]
     log(f"done in {time.monotonic() - started:.0f} s: {RESULTS_MD}, {RESULTS}/*.json")
     if missed:

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import pytest
 from container.kit import HARDENED_CLI, assert_instances_list_the_vms, fleet_files, unique_name
-from support.clients import ERAS, stdio_client, text, tool_names
+from support.clients import ERAS, instances_of, stdio_client, text, tool_names
 from support.processes import Sim, clean_env
 from support.rpc import INITIALIZED, initialize, request, send_line
 
@@ -136,10 +136,7 @@ async def test_demo_runs_a_fleet_on_embedded_simulators(image: Any, cli_names: l
     async with stdio_client(command, clean_env()) as client:
         tools = (await tools_once_ready(client)).tools
         vms_query = next(tool for tool in tools if tool.name == "vms_query")
-        assert vms_query.input_schema["properties"]["instance"]["enum"] == [
-            "production",
-            "staging",
-        ]
+        assert instances_of(vms_query, tools) == ["production", "staging"]
         result = await client.call_tool(
             "vms_query", {"instance": "staging", "operation": "GetVms", "fields": "name_label"}
         )

@@ -21,6 +21,7 @@ from support.processes import PYTHON, REPO, clean_env, secret_file
 from xo_mcp.core import RuntimeLayout
 from xo_mcp.fleet import cli
 from xo_mcp.fleet.config import Fleet, FleetError, parse_fleet
+from xo_mcp.fleet.handoff import gateway_setup
 from xo_mcp.fleet.render import render_supervisord_conf, worker_command, worker_environment
 from xo_mcp.fleet.starter import starter_text
 from xo_mcp.fleet.toml_lines import KeyLines
@@ -286,3 +287,16 @@ def test_lines_are_found_in_arrays_of_tables() -> None:
     assert lines.find(("gateway", "clients", 1, "token_env")) == 9
     assert lines.find(("gateway", "clients", 1, "extra", "k")) == 11
     assert lines.find(("gateway", "clients", 1, "missing")) == 7
+
+
+def test_compact_tools_is_on_unless_turned_off(tmp_path: Path) -> None:
+    base = '[instances.lab]\nurl = "https://xo.lab.example.com"\ntoken_env = "XO_LAB"\n'
+    env = {"XO_LAB": "t0ken"}
+    assert parse_fleet(base, "default.toml", env=env).gateway.compact_tools is True
+    off = parse_fleet(f"[gateway]\ncompact_tools = false\n{base}", "off.toml", env=env)
+    assert off.gateway.compact_tools is False
+    layout = RuntimeLayout(tmp_path)
+    assert gateway_setup(off, layout, {}, None).compact_tools is False
+    with pytest.raises(FleetError) as raised:
+        parse_fleet(f'[gateway]\ncompact_tools = "yes"\n{base}', "bad.toml", env=env)
+    assert any("gateway.compact_tools" in problem for problem in raised.value.problems)

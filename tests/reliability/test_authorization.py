@@ -15,7 +15,7 @@ import mcp_types as types
 import pytest
 from reliability.conftest import ADMIN, READER, STAGER, Scoped
 from reliability.relkit import raw_request
-from support.clients import http_client, text
+from support.clients import http_client, instances_of, text
 from support.fakes import Clock, FakeXo, tool_runner
 from support.rpc import MCP_HEADERS, initialize
 
@@ -84,8 +84,7 @@ def test_the_door(scoped: Scoped, authorization: str | None, path: str, status: 
 def _instances_offered(tools: types.ListToolsResult) -> set[str]:
     offered: set[str] = set()
     for tool in tools.tools:
-        prop = tool.input_schema.get("properties", {}).get("instance", {})
-        offered.update(prop.get("enum", []))
+        offered.update(instances_of(tool, tools.tools))
     return offered
 
 

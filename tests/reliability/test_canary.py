@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from reliability.conftest import ADMIN, READER, STAGER
 from reliability.relkit import figure
-from support.clients import http_client, text
+from support.clients import http_client, instances_of, operations, text
 from support.fleetfile import client as client_entry
 from support.fleetfile import fleet_toml
 from support.fleetfile import instance as xo_instance
@@ -104,18 +104,18 @@ async def _every_tool(canary: Canary, client: Any, surface: str) -> int:
         if tool.name == "search_documentation":
             continue  # it fetches docs.xen-orchestra.com: tests stay on loopback
         prop = tool.input_schema.get("properties", {})
-        instances = prop.get("instance", {}).get("enum") or [None]
+        instances: list[str | None] = [*instances_of(tool, tools)] or [None]
         for instance in instances:
             base: dict[str, Any] = {} if instance is None else {"instance": instance}
             arguments = [base]
             if "operation" in prop:
                 # Its first and last operations, with an id XO does not know: lists succeed,
                 # the rest fail (404, or a placeholder left unfilled).
-                operations = prop["operation"]["enum"]
+                offered = operations(tool)
                 extra = {"limit": 2} if "limit" in prop else {}
                 arguments = [
                     {**base, "operation": op, "id": "canary-missing", **extra}
-                    for op in dict.fromkeys((operations[0], operations[-1]))
+                    for op in dict.fromkeys((offered[0], offered[-1]))
                 ]
             for args in arguments:
                 result = await client.call_tool(tool.name, args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -46,4 +47,24 @@ def tool_names(result: types.ListToolsResult) -> list[str]:
 
 
 def operations(tool: types.Tool) -> list[str]:
-    return list(tool.input_schema["properties"]["operation"]["enum"])
+    """A domain tool's operations: its enum, or in compact form its lines (`StartVm(id)`)."""
+    enum = tool.input_schema["properties"]["operation"].get("enum")
+    if enum is not None:
+        return list(enum)
+    return [re.split(r"[(:]", line, maxsplit=1)[0] for line in (tool.description or "").split("\n")]
+
+
+def fleet_instances(tools: list[types.Tool]) -> list[str]:
+    """The instances the aggregated surface names in fleet_status's description (compact tools
+    name them there only, and declare an `instance` enum only where some instances lack a tool)."""
+    status = next(tool for tool in tools if tool.name == "fleet_status")
+    named = (status.description or "").rsplit(": ", 1)[1].rstrip(".")
+    return [] if named == "none" else named.split(", ")
+
+
+def instances_of(tool: types.Tool, tools: list[types.Tool]) -> list[str]:
+    """The instances that offer `tool` on the aggregated surface."""
+    prop = tool.input_schema.get("properties", {}).get("instance")
+    if prop is None:
+        return []
+    return list(prop.get("enum") or fleet_instances(tools))

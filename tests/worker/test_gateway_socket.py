@@ -23,6 +23,9 @@ from xo_mcp.wire.messages import (
     Result,
     WorkerStatus,
 )
+from xo_mcp.worker.gateway_socket import GatewaySocketServer
+from xo_mcp.worker.openapi import parse_spec
+from xo_mcp.worker.tools import build_tools
 
 pytestmark = pytest.mark.anyio
 
@@ -171,3 +174,20 @@ async def test_stopping_the_server_ends_every_connection_cleanly(runner: Scripte
             assert server._open == {}
     loop.set_exception_handler(None)
     assert errors == []
+
+
+def test_the_description_carries_every_tools_brief(runner: ScriptedRunner) -> None:
+    spec = {
+        "paths": {
+            "/vms/{id}/tags/{tag}": {
+                "put": {"operationId": "PutVmTag", "x-mcp-exposure": "confirm", "responses": {}}
+            }
+        }
+    }
+    tools = build_tools(parse_spec(spec, actions=True))
+    status = WorkerStatus(url="https://xo.test")
+    server = GatewaySocketServer(runner, tools, status, None)  # type: ignore[arg-type]
+    received = decode_reply(encode(server.description))
+    assert isinstance(received, Description)
+    assert received.briefs["vms_action"].operations["PutVmTag"].line == "PutVmTag(id,tag)"
+    assert received.briefs["check_connection"].summary == "Test the XO connection."

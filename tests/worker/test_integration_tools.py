@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import anyio
+import mcp_types as types
 import pytest
-from support.clients import ERAS, operations
+from support.clients import ERAS, operations, text
 from support.httpd import serve_in_thread
 from support.processes import Sim, free_port, own_sim, worker_env
 from worker.kit import call, tool_by_name, worker
@@ -236,3 +238,30 @@ async def test_search_documentation_http_error(sim: Sim, docs_url: str) -> None:
         message
         == 'Failed to fetch documentation for "releases": Failed to fetch documentation: HTTP 404'
     )
+
+
+async def test_a_compact_worker_lists_every_operation_in_a_line(sim: Sim) -> None:
+    env = worker_env(sim, XO_MCP_ENABLE_ACTIONS="1")
+    async with worker(env) as full:
+        native = await full.list_tools()
+        refused = await full.call_tool("describe_operation", {"operation": "StartVm"})
+    async with worker({**env, "XO_MCP_COMPACT": "1"}) as compact:
+        listed = await compact.list_tools()
+        described = await compact.call_tool("describe_operation", {"operation": "StartVm"})
+        pools = await compact.call_tool("pools_query", {"operation": "GetPools", "limit": 1})
+    # off: the official server's list, which has no describe_operation (and does not answer it)
+    assert "describe_operation" not in [tool.name for tool in native.tools]
+    assert refused.is_error and text(refused) == "Unknown tool: describe_operation"
+    names = [tool.name for tool in listed.tools]
+    assert names == [tool.name for tool in native.tools] + ["describe_operation"]
+    for tool in native.tools:
+        if "operation" in tool.input_schema["properties"]:
+            assert operations(tool_by_name(listed, tool.name)) == operations(tool)
+    assert "StartVm(id,body?)" in (tool_by_name(listed, "vms_action").description or "")
+    assert _size(listed) < _size(native) / 3
+    assert not described.is_error and "Request: POST /vms/{id}/actions/start" in text(described)
+    assert not pools.is_error and "| --- |" in text(pools)
+
+
+def _size(tools: types.ListToolsResult) -> int:
+    return len(json.dumps([t.model_dump(by_alias=True, exclude_none=True) for t in tools.tools]))

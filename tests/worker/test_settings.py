@@ -41,6 +41,13 @@ def test_token_mode_with_defaults() -> None:
     assert settings.timeout_s == DEFAULT_TIMEOUT_S == 30
     assert settings.max_response_chars == DEFAULT_MAX_RESPONSE_CHARS
     assert settings.instance is None
+    assert settings.compact is False  # the official server's tools unless asked
+
+
+@pytest.mark.parametrize(("value", "compact"), [("1", True), ("0", False), ("yes", False)])
+def test_compact_tools_only_with_exactly_1(value: str, compact: bool) -> None:
+    settings = load_settings({"XO_URL": URL, "XO_TOKEN": "t0k", "XO_MCP_COMPACT": value})
+    assert settings.compact is compact  # as XO_MCP_ENABLE_ACTIONS: "1" and nothing else
 
 
 def test_token_wins_over_username_and_password() -> None:

@@ -314,6 +314,7 @@ class GatewaySettings(ClientLimitSettings):
     state_key_file: FilePath | None = None
     sessions: Literal["stateful", "stateless"] = "stateful"
     drain_s: float = Field(default=20.0, ge=0, le=600)
+    compact_tools: bool = True  # the aggregated surface's tool list in compact form
     clients: list[ClientSettings] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -137,4 +137,5 @@ def gateway_setup(
         ),
         state_keys=[key] if key is not None else [],
         shared=shared_state(fleet, env_values),
+        compact_tools=gateway.compact_tools,
     )

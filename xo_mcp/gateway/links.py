@@ -19,7 +19,16 @@ from pydantic import BaseModel
 from xo_mcp import logs
 from xo_mcp.core import Registry, State
 from xo_mcp.wire.framing import MAX_LINE, decode_reply, encode
-from xo_mcp.wire.messages import Call, Describe, Description, Progress, Reply, Result, WorkerStatus
+from xo_mcp.wire.messages import (
+    Call,
+    Describe,
+    Description,
+    Progress,
+    Reply,
+    Result,
+    ToolBrief,
+    WorkerStatus,
+)
 
 RECONNECT_S = 0.1
 HEARTBEAT_S = 1.0
@@ -98,6 +107,7 @@ class WorkerLink:
         self.registry = registry
         self._on_change = on_change
         self.tools: list[types.Tool] = []
+        self.briefs: dict[str, ToolBrief] = {}  # by tool name, for compact tool lists
         self.status: WorkerStatus | None = None
         self.connected = False
         self.retired = False  # the instance left the fleet (a reload)
@@ -171,6 +181,7 @@ class WorkerLink:
 
     def _became_ready(self, description: Description) -> None:
         self.tools = [types.Tool.model_validate(tool, by_name=False) for tool in description.tools]
+        self.briefs = description.briefs
         self.status = description.status
         self.connected = True
         status = self.registry[self.name]

@@ -66,6 +66,7 @@ class GatewaySetup:
     limits: HttpLimits = field(default_factory=HttpLimits)
     state_keys: list[bytes] = field(default_factory=list)  # empty: a key of this process only
     shared: SharedState | None = None  # None: confirm tokens, rates and events in memory
+    compact_tools: bool = True  # the aggregated surface's tools in compact form
 
 
 def allowed_hosts(listen: ListenAddress, configured: list[str]) -> list[str] | None:
@@ -148,6 +149,7 @@ class Gateway:
             lambda: self.directory,
             STDIO_CALLER,
             RequestStateSecurity(keys=keys),
+            compact=setup.compact_tools,
         )
         self._background: set[asyncio.Task[Any]] = set()
         self._link_tasks: dict[str, asyncio.Task[None]] = {}

@@ -31,14 +31,18 @@ from starlette.types import Receive, Scope, Send
 from xo_mcp import __version__, logs
 from xo_mcp.core import Registry, State
 from xo_mcp.front import sdk_adapter
+from xo_mcp.front.arguments import check_arguments
+from xo_mcp.front.compact import DESCRIBE_OPERATION_NAME, nearest
 from xo_mcp.front.confirmations import ConfirmationFlow, ToolAnswer, error_result
 from xo_mcp.front.prompts import FLEET_OVERVIEW, INSTANCE_OVERVIEW, prompt_handlers
 from xo_mcp.gateway.auth import ClientDirectory
 from xo_mcp.gateway.clients import Caller
 from xo_mcp.gateway.links import WorkerDown, WorkerLink, removed_message
+from xo_mcp.gateway.lookup import holders, no_such_operation, offered_by
 from xo_mcp.gateway.merge import (
     ANY_INSTANCE,
     FLEET_WIDE,
+    fleet_tools,
     merged_tools,
     operation_enum,
     passthrough_tools,
@@ -129,8 +133,11 @@ class Surfaces:
         directory: Callable[[], ClientDirectory],
         default_caller: Caller,
         state_security: RequestStateSecurity,
+        *,
+        compact: bool = True,
     ) -> None:
         self.links = links
+        self.compact = compact
         self.registry = registry
         self.metrics = metrics
         self.flow = flow
@@ -201,9 +208,13 @@ class Surfaces:
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         self.aggregated.remember(ctx)
+        policy = self.caller(ctx).policy
         per_instance = {name: link.tools for name, link in self.links.items() if link.tools}
-        tools = merged_tools(per_instance, self.caller(ctx).policy)
-        return types.ListToolsResult(tools=[*tools, FLEET_STATUS])
+        briefs = {name: link.briefs for name, link in self.links.items()}
+        visible = policy.visible(self.links)
+        tools = merged_tools(per_instance, policy, briefs, compact=self.compact, instances=visible)
+        extras = fleet_tools(visible, compact=self.compact)
+        return types.ListToolsResult(tools=[*tools, *extras])
 
     async def _list_instance(
         self, name: str, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -240,6 +251,8 @@ class Surfaces:
         arguments = dict(params.arguments or {})
         if params.name == FLEET_STATUS.name:
             return fleet_status(self.registry, caller.policy.visible(self.links))
+        if params.name == DESCRIBE_OPERATION_NAME:
+            return await self._describe_operation(caller, arguments)
         instance = arguments.pop("instance", None)
         visible = caller.policy.visible(self.links)
         offering = [n for n in visible if any(t.name == params.name for t in self.links[n].tools)]
@@ -248,6 +261,9 @@ class Surfaces:
         if refused or (not offering and instance is None):
             return error_result(refused or f"Unknown tool: {params.name}")
         if instance is None and params.name in FLEET_WIDE:
+            problem = self._argument_problem(params.name, arguments, offering)
+            if problem:
+                return error_result(problem)
             # Every instance gets a section, including those whose worker never came up.
             return await self._fan_out(caller, params.name, arguments, visible)
         if instance is None and params.name in ANY_INSTANCE:
@@ -286,11 +302,16 @@ class Surfaces:
             return f"Instance {instance!r} does not offer {tool}"
         operation = arguments.get("operation")
         operations = operation_enum(known[tool])
-        if operation is not None and operations and operation not in operations:
+        if isinstance(operation, str) and operations and operation not in operations:
+            near = nearest(operation, operations)
+            hint = f"; did you mean {' or '.join(near)}?" if near else ""
             return (
-                f"Instance {instance!r} has no operation {operation!r} in {tool} "
+                f"Instance {instance!r} has no operation {operation!r} in {tool}{hint} "
                 f"(it offers: {', '.join(operations)})"
             )
+        problem = self._argument_problem(tool, {"instance": instance, **arguments}, [instance])
+        if problem:
+            return problem
         token = arguments.get("confirm_token")
         if isinstance(token, str) and "." in token and token.split(".", 1)[0] != instance:
             owner = token.split(".", 1)[0]
@@ -299,6 +320,51 @@ class Surfaces:
                 "it only works with the instance that issued it."
             )
         return None
+
+    def _argument_problem(
+        self, tool: str, arguments: dict[str, Any], instances: list[str]
+    ) -> str | None:
+        """The arguments checked here, against the tool of the first of `instances` that has
+        it, plus `instance`: the worker would not name `instance`, which it never sees."""
+        for name in instances:
+            found = next((t for t in self.links[name].tools if t.name == tool), None)
+            if found is not None:
+                problems = check_arguments(arguments, _with_instance(found))
+                return f"Invalid arguments for {tool}: " + "; ".join(problems) if problems else None
+        return None
+
+    async def _describe_operation(
+        self, caller: Caller, arguments: dict[str, Any]
+    ) -> types.CallToolResult:
+        """An operation in full, from a worker that offers it (each tool that holds it)."""
+        operation, instance = arguments.get("operation"), arguments.get("instance")
+        tool = arguments.get("tool") if isinstance(arguments.get("tool"), str) else None
+        if not isinstance(operation, str) or not operation:
+            return error_result("`operation` is required: the operation to describe, e.g. StartVm")
+        visible = caller.policy.visible(self.links)
+        if instance is not None and instance not in visible:
+            return error_result(f"Unknown instance {instance!r}: use one of {', '.join(visible)}")
+        offered = {name: self.links[name].tools for name in ([instance] if instance else visible)}
+        policy = caller.policy
+        found = holders(offered, policy, operation, tool)
+        if not found:
+            return error_result(no_such_operation(offered, policy, operation, tool, instance))
+        sections = []
+        for name, instances in found.items():
+            ready = [n for n in instances if self.links[n].connected]
+            asked = {"operation": operation, "tool": name}
+            try:
+                answer = await self._call_worker(
+                    (ready or instances)[0], caller, DESCRIBE_OPERATION_NAME, asked, None, None
+                )
+            except WorkerDown as error:
+                return error_result(str(error))
+            if answer.is_error:
+                return error_result(answer.text)
+            sections.append(f"{answer.text}\n{offered_by(instances)}")
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text="\n\n".join(sections))]
+        )
 
     async def _fan_out(
         self, caller: Caller, tool: str, arguments: dict[str, Any], instances: list[str]
@@ -422,6 +488,13 @@ def _refusal(
     if operation is None:
         return f"Unknown tool: {tool}"
     return f"Operation {operation} of {tool} is not available to client {policy.name}"
+
+
+def _with_instance(tool: types.Tool) -> dict[str, Any]:
+    """The worker's schema of `tool` with the argument the aggregated surface adds."""
+    schema = dict(tool.input_schema)
+    schema["properties"] = {"instance": {"type": "string"}, **(schema.get("properties") or {})}
+    return schema
 
 
 def _operation(arguments: dict[str, Any]) -> str | None:

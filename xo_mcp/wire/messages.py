@@ -1,7 +1,7 @@
 """The messages of the gateway↔worker protocol.
 
     gateway → worker                         worker → gateway
-    Describe                                 Description (tools, status)
+    Describe                                 Description (tools, status, briefs)
     Call (tool, arguments, client, …)        Progress*, then Result
 
 A connection carries one request at a time and may carry the next once the answer is in. The
@@ -102,10 +102,34 @@ class WorkerStatus(_Message):
     actions: bool = False
 
 
+class OperationBrief(_Message):
+    """One operation in a few words, for compact tool lists: `StartVm(id,body?)`, and the tool
+    arguments it uses (so that a compact tool declares only those)."""
+
+    line: str
+    arguments: tuple[str, ...] = ()
+
+
+class ToolBrief(_Message):
+    """A tool in a few words: its operations' briefs, or (a tool without operations) a short
+    description."""
+
+    summary: str | None = None
+    operations: dict[str, OperationBrief] = {}
+
+    def merged(self, other: ToolBrief) -> ToolBrief:
+        """Both tools' briefs (the same tool on two instances); this one wins a conflict."""
+        return ToolBrief(
+            summary=self.summary or other.summary,
+            operations={**other.operations, **self.operations},
+        )
+
+
 class Description(_Message):
     kind: Literal["description"] = "description"
     tools: list[dict[str, Any]]  # MCP tool definitions, in wire form
     status: WorkerStatus
+    briefs: dict[str, ToolBrief] = {}  # by tool name
 
 
 class Progress(_Message):

@@ -21,9 +21,10 @@ from typing import Any
 from urllib.parse import quote
 
 from xo_mcp import audit
+from xo_mcp.front.arguments import check_arguments
 from xo_mcp.wire.messages import Action, ClientIdentity, Target
-from xo_mcp.worker.arguments import check_arguments
 from xo_mcp.worker.docs import fetch_documentation
+from xo_mcp.worker.explain import describe
 from xo_mcp.worker.openapi import ApiCatalog, Operation, resolve_schema
 from xo_mcp.worker.summary import (
     HOST_FIELDS,
@@ -35,7 +36,7 @@ from xo_mcp.worker.summary import (
     summarize,
 )
 from xo_mcp.worker.targets import TargetMissing, lookup_target
-from xo_mcp.worker.tools import ToolSpec
+from xo_mcp.worker.tools import DESCRIBE_OPERATION, ToolSpec
 from xo_mcp.worker.xo_client import XoClient, XoRequestError, XoResponse
 
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
@@ -141,7 +142,7 @@ class ToolRunner:
         self.client = client
         self.settings = client.settings
         self.catalog = catalog
-        self.tools = {tool.name: tool for tool in tools}
+        self.tools = {tool.name: tool for tool in [*tools, DESCRIBE_OPERATION]}
 
     @property
     def instance(self) -> str | None:
@@ -339,7 +340,15 @@ class ToolRunner:
             return await self.check_connection()
         if name == "get_infrastructure_summary":
             return await self.infrastructure_summary()
+        if name == DESCRIBE_OPERATION.name:
+            return self._describe_operation(args["operation"], args.get("tool"))
         return await self._documentation(args["topic"])
+
+    def _describe_operation(self, operation: str, tool: Any) -> Outcome:
+        domain_tools = [spec for spec in self.tools.values() if spec.operations]
+        wanted = tool if isinstance(tool, str) else None
+        text, is_error = describe(domain_tools, self.catalog.components, operation, wanted)
+        return Outcome(text, is_error=is_error)
 
     async def check_connection(self) -> Outcome:
         try:

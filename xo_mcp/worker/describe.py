@@ -406,20 +406,43 @@ def _object_keys(
     return keys, required & set(keys)
 
 
-def body_hint(request_body: Any, components: Mapping[str, Any]) -> str:
-    """`body {snapshotId, snapshotBefore?}`; empty when the operation takes no body."""
+@dataclass(frozen=True)
+class BodyShape:
+    """The body an operation takes: a file, or a JSON object's keys (required ones apart)."""
+
+    file: bool = False
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+
+def body_shape(request_body: Any, components: Mapping[str, Any]) -> BodyShape | None:
+    """None when the operation takes no body."""
     content = _mapping(_mapping(follow(request_body, components)).get("content"))
     if not content:
-        return ""
+        return None
     if "application/json" not in content:
-        return "file upload, not supported by this tool"
+        return BodyShape(file=True)
     schema = _mapping(content["application/json"]).get("schema")
     keys, required = _object_keys(schema, components, [_BODY_NODES])
-    if not keys:
+    return BodyShape(
+        required=tuple(key for key in keys if key in required),
+        optional=tuple(key for key in keys if key not in required),
+    )
+
+
+def body_hint(request_body: Any, components: Mapping[str, Any]) -> str:
+    """`body {snapshotId, snapshotBefore?}`; empty when the operation takes no body."""
+    return shape_hint(body_shape(request_body, components))
+
+
+def shape_hint(shape: BodyShape | None) -> str:
+    if shape is None:
+        return ""
+    if shape.file:
+        return "file upload, not supported by this tool"
+    ordered = [*shape.required, *(f"{key}?" for key in shape.optional)]
+    if not ordered:
         return "body"
-    ordered = [key for key in keys if key in required] + [
-        f"{k}?" for k in keys if k not in required
-    ]
     shown = ordered[:MAX_BODY_KEYS]
     if len(ordered) > MAX_BODY_KEYS:
         shown.append(f"…+{len(ordered) - MAX_BODY_KEYS}")

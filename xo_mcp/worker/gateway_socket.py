@@ -38,7 +38,11 @@ class GatewaySocketServer:
         allowed_pid: int | None,
     ) -> None:
         self.runner = runner
-        self.description = Description(tools=[tool.definition for tool in tools], status=status)
+        self.description = Description(
+            tools=[tool.definition for tool in tools],
+            status=status,
+            briefs={tool.name: tool.brief for tool in tools},
+        )
         self.allowed_pid = allowed_pid
         self._open: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 

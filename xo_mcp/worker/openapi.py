@@ -14,7 +14,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from xo_mcp.worker.describe import body_hint, follow, notes, phrase, short_needs, split_privileges
+from xo_mcp.worker.describe import (
+    BodyShape,
+    body_shape,
+    follow,
+    notes,
+    phrase,
+    shape_hint,
+    short_needs,
+    split_privileges,
+)
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -51,6 +60,8 @@ class Operation:
     list_arguments: tuple[str, ...] = ()  # which of LIST_ARGUMENTS XO honours here
     body: str = ""  # the body it takes, short: "body {snapshotId, snapshotBefore?}"
     deprecated: bool = False
+    body_shape: BodyShape | None = None  # None: no body
+    tasked: bool = False  # XO may answer 202 with the task it started (`wait` follows it)
 
     @property
     def placeholders(self) -> tuple[str, ...]:
@@ -239,6 +250,7 @@ def describe_operation(
     summary_prose, summary_privileges = split_privileges(_text(raw.get("summary")))
     # XO query parameters the tool does not pass on are never mentioned: a model would try them.
     unoffered = frozenset(q for q in query if q not in list_arguments)
+    shape = body_shape(raw.get("requestBody"), components) if method != "get" else None
     return Operation(
         name=name,
         method=method.upper(),
@@ -250,8 +262,10 @@ def describe_operation(
         details=notes(f"{summary_prose}\n\n{prose}", what, unoffered),
         needs=short_needs(summary_privileges + privileges),
         list_arguments=list_arguments,
-        body=body_hint(raw.get("requestBody"), components) if method != "get" else "",
+        body=shape_hint(shape),
         deprecated=raw.get("deprecated") is True,
+        body_shape=shape,
+        tasked=method != "get" and "202" in _mapping(raw.get("responses")),
     )
 
 

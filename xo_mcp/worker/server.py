@@ -20,7 +20,7 @@ from xo_mcp.front.confirmations import ConfirmationFlow, MemoryConfirmStore, Too
 from xo_mcp.front.prompts import prompt_handlers
 from xo_mcp.wire.messages import Action, ClientIdentity
 from xo_mcp.worker.calls import Outcome, ToolRunner
-from xo_mcp.worker.tools import ToolSpec
+from xo_mcp.worker.tools import DESCRIBE_OPERATION, ToolSpec
 
 SERVER_NAME = "xo-mcp"
 # The standalone worker has one client: its stdio peer, or whoever may reach its loopback port.
@@ -37,7 +37,11 @@ class WorkerServer:
     def __init__(self, runner: ToolRunner, tools: list[ToolSpec]) -> None:
         self.runner = runner
         self.flow = ConfirmationFlow(MemoryConfirmStore())
-        self.tool_list = [types.Tool.model_validate(t.definition, by_name=False) for t in tools]
+        definitions = [t.definition for t in tools]
+        if runner.settings.compact:
+            definitions = [t.compact() for t in [*tools, DESCRIBE_OPERATION]]
+        self.tool_list = [types.Tool.model_validate(d, by_name=False) for d in definitions]
+        self.listed = frozenset(t.name for t in self.tool_list)
         self.server: Server[Any] = Server(
             SERVER_NAME,
             version=__version__,
@@ -68,6 +72,9 @@ class WorkerServer:
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
+        if params.name not in self.listed:  # the runner answers more (describe_operation)
+            return answer_of(Outcome(f"Unknown tool: {params.name}", is_error=True)).as_result()
+
         async def progress(value: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(value, total, message)
 

@@ -3,7 +3,8 @@
 Beyond the official variables: `XO_TOKEN_FILE` / `XO_PASSWORD_FILE` (secrets from files),
 `XO_CA_BUNDLE` (trust a private CA), `XO_TLS_INSECURE=1` (skip verification, loudly),
 `XO_DOCS_URL`, `XO_MCP_TIMEOUT`, `XO_MCP_INSTANCE` (name in audit lines and tokens) and
-`XO_MCP_MAX_RESPONSE_CHARS` (cap on what one tool call returns).
+`XO_MCP_MAX_RESPONSE_CHARS` (cap on what one tool call returns), `XO_MCP_COMPACT=1` (compact tool
+list and `describe_operation`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ environment (xo-mcp additions):
   XO_MCP_INSTANCE          instance name shown in audit lines and confirm tokens
   XO_MCP_MAX_RESPONSE_CHARS  longest tool output before truncation (default 200000)
   XO_MCP_WAIT_TIMEOUT      longest wait for an action's task with `wait` (default 120)
+  XO_MCP_COMPACT=1         compact tool list (one short line per operation) and the
+                           describe_operation tool; off, tools are the official server's
 """
 
 
@@ -83,6 +86,7 @@ class WorkerSettings:
     instance: str | None = None
     max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS
     wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S
+    compact: bool = False
 
 
 def _secret_from_socket(path: str) -> str:
@@ -241,4 +245,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
         instance=instance,
         max_response_chars=int(max_chars),
         wait_timeout_s=wait_timeout,
+        compact=env.get("XO_MCP_COMPACT") == "1",
     )

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from xo_mcp.front.compact import compact_tool, describe_operation_tool
+from xo_mcp.wire.messages import ToolBrief
+from xo_mcp.worker.brief import brief
 from xo_mcp.worker.openapi import ApiCatalog, Domain, Operation
 
 DOC_TOPICS = (
@@ -33,6 +36,15 @@ class ToolSpec:
     definition: dict[str, Any]
     segment: str = ""
     operations: dict[str, Operation] = field(default_factory=dict)
+    brief: ToolBrief = field(default_factory=ToolBrief)
+
+    def compact(self) -> dict[str, Any]:
+        """The definition in compact form (front/compact.py)."""
+        return compact_tool(self.definition, self.brief)
+
+
+def _brief(domain: Domain, operations: list[Operation]) -> ToolBrief:
+    return ToolBrief(operations={op.name: brief(op, domain.segment) for op in operations})
 
 
 def _string(description: str) -> dict[str, Any]:
@@ -41,7 +53,12 @@ def _string(description: str) -> dict[str, Any]:
 
 def operation_line(op: Operation) -> str:
     """One line per operation (the gateway merges tools line by line):
-    `  - "StartVm": Start a VM (id, body {hostId?}). The VM must be halted. Needs vm:start.`
+    `  - "StartVm": Start a VM (id, body {hostId?}). The VM must be halted. Needs vm:start.`"""
+    return f'  - "{op.name}": {operation_text(op)}'
+
+
+def operation_text(op: Operation) -> str:
+    """What the line says after the operation's name.
 
     In parentheses, the tool's arguments the operation uses: each path placeholder is an argument
     of the same name, the list arguments only where XO honours them, and the body's keys."""
@@ -55,7 +72,7 @@ def operation_line(op: Operation) -> str:
         text += " Deprecated."
     if op.needs:
         text += f" Needs {op.needs}."
-    return f'  - "{op.name}": {text}'
+    return text
 
 
 def _describe(operations: list[Operation]) -> str:
@@ -114,7 +131,9 @@ def _query_tool(domain: Domain) -> ToolSpec:
         "annotations": {"readOnlyHint": True, "openWorldHint": True},
     }
     operations = {op.name: op for op in domain.queries}
-    return ToolSpec(name, "query", definition, domain.segment, operations)
+    return ToolSpec(
+        name, "query", definition, domain.segment, operations, _brief(domain, domain.queries)
+    )
 
 
 def _action_tool(domain: Domain) -> ToolSpec:
@@ -157,10 +176,14 @@ def _action_tool(domain: Domain) -> ToolSpec:
         "annotations": {"destructiveHint": True, "openWorldHint": True},
     }
     operations = {op.name: op for op in domain.actions}
-    return ToolSpec(name, "action", definition, domain.segment, operations)
+    return ToolSpec(
+        name, "action", definition, domain.segment, operations, _brief(domain, domain.actions)
+    )
 
 
-def _utility(name: str, title: str, description: str, properties: dict[str, Any]) -> ToolSpec:
+def _utility(
+    name: str, title: str, description: str, properties: dict[str, Any], summary: str
+) -> ToolSpec:
     schema: dict[str, Any] = {
         "type": "object",
         "properties": properties,
@@ -175,7 +198,7 @@ def _utility(name: str, title: str, description: str, properties: dict[str, Any]
         "inputSchema": schema,
         "annotations": {"readOnlyHint": True, "openWorldHint": True},
     }
-    return ToolSpec(name, "utility", definition)
+    return ToolSpec(name, "utility", definition, brief=ToolBrief(summary=summary))
 
 
 UTILITY_TOOLS = (
@@ -184,6 +207,7 @@ UTILITY_TOOLS = (
         "Check Connection",
         "Test the connection to the Xen Orchestra server. Use this to validate your setup.",
         {},
+        "Test the XO connection.",
     ),
     _utility(
         "search_documentation",
@@ -197,6 +221,7 @@ UTILITY_TOOLS = (
                 "description": "Documentation topic to retrieve",
             }
         },
+        "XO documentation.",
     ),
     _utility(
         "get_infrastructure_summary",
@@ -205,7 +230,15 @@ UTILITY_TOOLS = (
         "by power state, then pools, hosts (state) and VMs (state, host, pool) by name and id. "
         "Long lists are cut, VMs that are not running first.",
         {},
+        "Pools, hosts and VMs: counts by state, then names and ids.",
     ),
+)
+
+
+# Listed by a compact worker (XO_MCP_COMPACT=1); always answered, since the gateway asks it of
+# workers whose own list stays the official server's.
+DESCRIBE_OPERATION = ToolSpec(
+    describe_operation_tool()["name"], "utility", describe_operation_tool()
 )
 
 

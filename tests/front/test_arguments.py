@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from xo_mcp.worker.arguments import MAX_STRING, check_arguments
+from xo_mcp.front.arguments import MAX_STRING, check_arguments
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -53,6 +53,8 @@ def test_arguments_must_be_an_object() -> None:
 def test_enum() -> None:
     (problem,) = check_arguments({"operation": "DeleteVm"}, SCHEMA)
     assert problem == "`operation` must be one of: GetVms, GetVm (got 'DeleteVm')"
+    (typo,) = check_arguments({"operation": "GetVM"}, SCHEMA)
+    assert typo == "`operation` must be one of: GetVms, GetVm (got 'GetVM'); did you mean GetVm?"
 
 
 @pytest.mark.parametrize(

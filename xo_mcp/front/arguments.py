@@ -1,8 +1,11 @@
-"""Check tool arguments against the tool's input schema (the SDK 2.x no longer does it)."""
+"""Check tool arguments against the tool's input schema (the SDK 2.x no longer does it): in the
+worker, and in the gateway, whose aggregated tools have an argument more (`instance`)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from xo_mcp.front.compact import nearest
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -36,8 +39,10 @@ def _property_problem(name: str, value: Any, schema: dict[str, Any]) -> str | No
     if isinstance(expected, str) and not _type_ok(value, expected):
         return f"`{name}` must be a {expected}, got {_shown(value)}"
     if "enum" in schema and value not in schema["enum"]:
-        choices = ", ".join(map(str, schema["enum"]))
-        return f"`{name}` must be one of: {choices} (got {_shown(value)})"
+        choices = [str(choice) for choice in schema["enum"]]
+        near = nearest(value, choices) if isinstance(value, str) else []
+        hint = f"; did you mean {' or '.join(near)}?" if near else ""
+        return f"`{name}` must be one of: {', '.join(choices)} (got {_shown(value)}){hint}"
     if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
         return f"`{name}` is out of range (at most {MAX_INTEGER} in absolute value)"
     if isinstance(value, str) and len(value) > MAX_STRING:
