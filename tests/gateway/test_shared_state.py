@@ -145,3 +145,21 @@ async def test_a_store_that_stops_answering_fails_fast_and_recovers(
         assert await state.confirms.redeem(again, OPS, "staging") == ACTION
     finally:
         await state.close()
+
+
+async def test_the_memory_store_keeps_recent_streams_only() -> None:
+    """Every POST answer is a stream: a busy port must not keep them all."""
+    clock = Clock()
+    store = MemoryEventStore(streams=3, keep_s=60, clock=clock)
+    first = await store.store_event("s0", message(0))
+    for n in range(1, 5):
+        await store.store_event(f"s{n}", message(n))
+    assert len(store) == 3  # the oldest streams went first
+
+    async def ignore(event: EventMessage) -> None:
+        pass
+
+    assert await store.replay_events_after(first, ignore) is None
+    clock.now += 61
+    await store.store_event("fresh", message(9))
+    assert len(store) == 1  # untouched for over a minute: not resumable any more

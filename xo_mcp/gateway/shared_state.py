@@ -45,8 +45,8 @@ from xo_mcp.front.confirmations import (
 from xo_mcp.wire.messages import Action, ClientIdentity
 
 TIMEOUT_S = 1.0  # a store that does not answer in a second is down, for this request
-EVENTS_PER_STREAM = 1000
-EVENTS_TTL_S = 3600
+EVENTS_PER_STREAM = 100
+EVENTS_TTL_S = 120  # a reconnection comes within seconds; each POST response is a stream
 
 _messages: TypeAdapter[types.JSONRPCMessage] = TypeAdapter(types.JSONRPCMessage)
 
@@ -280,8 +280,8 @@ class RedisRateLimiter:
 
 
 class RedisEventStore(EventStore):
-    """SSE events per stream in a Redis stream, so a client resumes (Last-Event-ID) on any
-    replica that holds its session, or after a replica restarted, within the hour."""
+    """SSE events per stream in a Redis stream, so that a client resumes (Last-Event-ID) on
+    any replica, for two minutes after the stream's last event."""
 
     def __init__(self, client: redis.Redis, settings: StateSettings) -> None:
         self.client = client
