@@ -21,6 +21,7 @@ from support.processes import PYTHON, REPO, clean_env, secret_file
 from xo_mcp.core import RuntimeLayout
 from xo_mcp.fleet import cli
 from xo_mcp.fleet.config import Fleet, FleetError, parse_fleet
+from xo_mcp.fleet.relay import log_pipe
 from xo_mcp.fleet.render import render_supervisord_conf, worker_command, worker_environment
 from xo_mcp.fleet.starter import starter_text
 from xo_mcp.fleet.toml_lines import KeyLines
@@ -258,7 +259,8 @@ def test_supervisord_reads_back_exactly_what_was_rendered(tmp_path: Path) -> Non
         check_secrets=False,
     )
     layout = RuntimeLayout(fleet.runtime_dir)
-    (runtime / "control").mkdir(parents=True)
+    for folder in ("control", "logs"):
+        (runtime / folder).mkdir(parents=True)
     conf = tmp_path / "supervisord.conf"
     conf.write_text(render_supervisord_conf(fleet, layout, "password", python="/opt/py 3%/python"))
 
@@ -272,6 +274,7 @@ def test_supervisord_reads_back_exactly_what_was_rendered(tmp_path: Path) -> Non
     expected_argv = shlex.split(worker_command(fleet, "prod", layout, "/opt/py 3%/python"))
     assert shlex.split(program.command) == [a.replace("%%", "%") for a in expected_argv]
     assert options.pidfile == str(runtime / "supervisord.pid")
+    assert program.stdout_logfile == str(log_pipe(layout, "prod"))
     assert options.childlogdir == str(runtime)
 
 

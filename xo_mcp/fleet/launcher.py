@@ -12,17 +12,17 @@ import asyncio
 import contextlib
 import os
 import secrets
-import select
 import signal
 from collections.abc import Awaitable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from xo_mcp import logs, sandbox
+from xo_mcp import logs, sandbox, telemetry
 from xo_mcp.core import LAST_ERROR_FILE, Registry, RuntimeLayout
 from xo_mcp.fleet.config import Fleet
 from xo_mcp.fleet.handoff import gateway_setup
 from xo_mcp.fleet.reaper import Reaper
+from xo_mcp.fleet.relay import Relay, make_pipes
 from xo_mcp.fleet.render import render_supervisord_conf
 from xo_mcp.fleet.secrets import SecretBroker, client_tokens, env_secrets, take_env_values
 from xo_mcp.fleet.supervision import Supervision
@@ -52,8 +52,9 @@ def worker_base_env(environ: MutableMapping[str, str], layout: RuntimeLayout) ->
     env = {key: environ[key] for key in (*PASSED_ENV, *PROXY_ENV) if environ.get(key)}
     env.update({key: value for key, value in environ.items() if key.startswith("LC_")})
     env["TMPDIR"] = str(layout.root)
-    # Workers write their lines in the launcher's format (their stderr is a pipe, never a tty).
-    env[logs.FORMAT_ENV] = logs.current_format()
+    # Workers write JSON records, whatever the launcher's format: the relay reads them and
+    # writes them again in that format, with the instance they came from.
+    env[logs.FORMAT_ENV] = "json"
     env[logs.LEVEL_ENV] = logs.current_level()
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -102,6 +103,14 @@ class Launcher:
 
     async def run(self) -> int:
         self._harden()
+        endpoint = self.fleet.telemetry.otlp_endpoint
+        telemetry.configure("xo-mcp-fleet", telemetry.traces_url(endpoint) if endpoint else None)
+        try:
+            return await self._run()
+        finally:
+            telemetry.shutdown()
+
+    async def _run(self) -> int:
         values = take_env_values(self.fleet, self.environ)
         secrets_by_instance = env_secrets(self.fleet, values)
         tokens = client_tokens(self.fleet, values)
@@ -127,11 +136,12 @@ class Launcher:
             loop.add_signal_handler(signum, self.stop.set)
         supervisord = self.supervisord = Supervisord(self.layout, password)
         # The broker listens before any worker starts: a worker asks for its secret at once.
-        broker = SecretBroker(secrets_by_instance, self.layout, self._pid_of)
+        broker = SecretBroker(secrets_by_instance, self.layout, self._pid_of, self.stop.is_set)
         await broker.start()
-        relay: _Relay | None = None
+        relay: Relay | None = None
+        pipes = make_pipes(self.layout, self.fleet.instances)
         try:
-            relay = _Relay(supervisord.start(base_env), loop)
+            relay = Relay(loop, supervisord.start(base_env), pipes)
             assert supervisord.process is not None
             reaper.watch(supervisord.process.pid, self._supervisor_exited)
             reaper.reap()  # in case it already died
@@ -145,6 +155,10 @@ class Launcher:
             await broker.close()
             if relay is not None:
                 relay.close()
+            else:
+                for fd in (fd for ends in pipes.values() for fd in ends):
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
             for signum in STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
             reaper.reap()
@@ -218,59 +232,6 @@ class Launcher:
                 self.layout.worker_socket(name).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             self.layout.config.unlink()
-
-
-class _Relay:
-    """Copies supervisord's output (its log and every worker's) to the launcher's stderr."""
-
-    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop) -> None:
-        self._fd = fd
-        self._loop = loop
-        self._partial = b""  # whole lines only: the launcher's own lines go in between
-        os.set_blocking(fd, False)
-        loop.add_reader(fd, self._copy)
-
-    def _copy(self) -> bool:
-        """Copy what is there; False once nothing more can come (or comes right now)."""
-        try:
-            data = os.read(self._fd, 65536)
-        except BlockingIOError:
-            return False
-        except OSError:
-            data = b""
-        if not data:
-            self._loop.remove_reader(self._fd)
-            return False
-        lines, newline, self._partial = (self._partial + data).rpartition(b"\n")
-        if newline:
-            _write_all(2, lines + newline)
-        if len(self._partial) > 65536:  # no newline in sight: do not hold on to it
-            _write_all(2, self._partial)
-            self._partial = b""
-        return True
-
-    def close(self) -> None:
-        """After supervisord exited: copy what is left, then let go."""
-        if self._fd < 0:
-            return
-        self._loop.remove_reader(self._fd)
-        while self._copy():
-            pass
-        if self._partial:
-            _write_all(2, self._partial + b"\n")
-        os.close(self._fd)
-        self._fd = -1
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view) :]
-        except BlockingIOError:
-            select.select([], [fd], [], 1.0)
-        except OSError:
-            return  # stderr is gone: nowhere left to report to
 
 
 def run_fleet(fleet: Fleet, serving: Serving) -> int:

@@ -26,9 +26,9 @@ from mcp.shared.subscriptions import ToolsListChanged
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.types import Receive, Scope, Send
 
-from xo_mcp import __version__, logs
+from xo_mcp import __version__, logs, telemetry
 from xo_mcp.core import Registry, State
-from xo_mcp.front import sdk_adapter
+from xo_mcp.front import sdk_adapter, tracing
 from xo_mcp.front.confirmations import ConfirmationFlow, ToolAnswer, error_result
 from xo_mcp.front.prompts import FLEET_OVERVIEW, INSTANCE_OVERVIEW, prompt_handlers
 from xo_mcp.gateway.auth import ClientDirectory
@@ -196,7 +196,10 @@ class Surfaces:
     async def _call_merged(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        return await _never_raise(params.name, self._route_merged(ctx, params))
+        with tracing.call_scope(ctx, params.name, client=self.caller(ctx).name) as span:
+            result = await _never_raise(params.name, self._route_merged(ctx, params))
+            tracing.settle(span, result)
+            return result
 
     async def _route_merged(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
@@ -293,7 +296,11 @@ class Surfaces:
             params.name, _operation(arguments)
         ):
             return error_result(f"Unknown tool: {params.name}")
-        return await _never_raise(params.name, self._forward(ctx, caller, name, params, arguments))
+        with tracing.call_scope(ctx, params.name, client=caller.name, instance=name) as span:
+            forward = self._forward(ctx, caller, name, params, arguments)
+            result = await _never_raise(params.name, forward)
+            tracing.settle(span, result)
+            return result
 
     # --- forwarding ---------------------------------------------------------------------
 
@@ -314,6 +321,7 @@ class Surfaces:
             client=caller.identity,
             confirmed=confirmed,
             request_id=logs.context().get("request_id"),
+            traceparent=telemetry.traceparent(),
         )
         try:
             result = await self.links[instance].call(request, progress)
