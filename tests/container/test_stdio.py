@@ -122,7 +122,14 @@ def test_stdout_carries_protocol_bytes_only(
     assert any(message.get("id") == 2 and message["result"]["tools"] for message in lines)
     assert process.returncode == 0, stderr.decode(errors="replace")
     log = stderr.decode(errors="replace")
-    assert "spawned: 'alpha'" in log and "Landlock" in log
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert any(
+        r["component"] == "supervisord"
+        and r.get("instance") == "alpha"
+        and r["msg"] == "worker started"
+        for r in records
+    )
+    assert "Landlock" in log
     assert sim.token not in log
 
 

@@ -140,13 +140,13 @@ async def test_the_kill_switch_disables_one_instance_without_a_restart_loop(
 
         # A worker that starts while MCP is off exits 3: it must not be restarted in a loop.
         kill(worker_pids(pair.runtime_dir)["beta"])
-        wait_for(lambda: stderr_lines(pair, "exited: beta (exit status 3"), 30, "exit 3")
+        wait_for(lambda: pair.said("worker exited (exit status 3", "beta"), 30, "exit 3")
         wait_for(lambda: "beta" not in worker_pids(pair.runtime_dir), 20, "beta worker gone")
         assert states(pair)["beta"] == "disabled by admin"
-        spawns = len(stderr_lines(pair, "spawned: 'beta'"))
+        spawns = len(pair.said("worker started", "beta"))
         assert spawns == 2  # the first start, and supervisord's restart after the kill
         await anyio.sleep(2.0)  # several [supervision] disabled_poll_s periods
-        assert len(stderr_lines(pair, "spawned: 'beta'")) == spawns
+        assert len(pair.said("worker started", "beta")) == spawns
         assert "beta" not in worker_pids(pair.runtime_dir)
         down = await client.call_tool("vms_query", {"instance": "beta", **QUERY})
         assert down.is_error and "disabled by admin" in text(down)
@@ -301,7 +301,7 @@ def test_in_stdio_mode_stdout_carries_only_json_rpc(
             assert not ask("vms_query", {"instance": instance, **QUERY}).get("isError")
         # Make supervisord and a worker talk (restart logs) while MCP flows.
         kill(worker_pids(fleet.runtime_dir)["alpha"])
-        wait_for(lambda: stderr_lines(fleet, "spawned: 'alpha'")[1:], 30, "alpha respawned")
+        wait_for(lambda: fleet.said("worker started", "alpha")[1:], 30, "alpha respawned")
         ask("fleet_status", {})
         assert process.stdin is not None
         process.stdin.close()  # end of the session: the fleet stops by itself
@@ -311,5 +311,8 @@ def test_in_stdio_mode_stdout_carries_only_json_rpc(
     assert len(lines) >= 6  # initialize, status polls, three calls, a last status
     for line in lines:
         assert json.loads(line)["jsonrpc"] == "2.0", line
-    assert "INFO spawned: 'alpha'" in fleet.stderr()  # supervisord's log went to stderr
-    assert "connected to" in fleet.stderr()  # and so did the workers'
+    # supervisord's log and the workers' lines went to stderr, as the launcher's records
+    (started, *_) = fleet.said("worker started", "alpha")
+    assert started["component"] == "supervisord" and isinstance(started["pid"], int)
+    (connected, *_) = fleet.said("connected to", "alpha")
+    assert connected["component"] == "worker"

@@ -71,12 +71,12 @@ _RULES: list[_Rule] = [
     (
         re.compile(r"exited: (?P<name>\S+) \((?P<how>.*); expected\)"),
         "info",
-        "worker exited ({how}, an exit the launcher handles)",
+        "worker exited ({how}), as expected: the launcher takes it from there",
     ),
     (
         re.compile(r"exited: (?P<name>\S+) \((?P<how>.*); not expected\)"),
         "warning",
-        "worker exited unexpectedly ({how}); supervisord restarts it",
+        "worker exited ({how}), unexpected to supervisord, which restarts it",
     ),
     (re.compile(r"stopped: (?P<name>\S+) \((?P<how>.*)\)"), "info", "worker stopped ({how})"),
     (
