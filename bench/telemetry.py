@@ -49,10 +49,13 @@ WARM_UP = 50
 
 
 def baseline_code(scratch: Path, revision: str) -> Path:
-    """xo_mcp/ as it was at `revision`, compiled, in its own folder; returns that folder."""
+    """xo_mcp/ (and supervisor/, which it links to) as they were at `revision`, compiled, in
+    their own folder; returns that folder."""
     root = scratch / "today"
     archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", revision, "xo_mcp"], capture_output=True, check=True
+        ["git", "-C", str(REPO), "archive", revision, "xo_mcp", "supervisor"],
+        capture_output=True,
+        check=True,
     ).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(root, filter="data")
