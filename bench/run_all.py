@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import gateway
+import telemetry
 import worker_vs_official
 from common import BENCH, OFFICIAL, RESULTS, log, machine, npm_peers, write_json
 from support.npm import NpmUnavailable
@@ -196,7 +197,43 @@ def _measured(found: dict[str, Any], key: str | None = None) -> str:
     return f"20 warm-up then {count} calls"
 
 
-def render(worker: dict[str, Any], found: dict[str, Any]) -> str:
+def telemetry_lines(traces: dict[str, Any] | None) -> list[str]:
+    """Logs and traces per call: this code with telemetry off and on, against the code before."""
+    if not traces:
+        return ["(not run)"]
+    figures = traces["figures"]
+    lines = [
+        f"`vms_query` through three one-instance fleets, {traces['calls']} calls each after "
+        "50 warm-up, alternating call by call (bench/telemetry.py): the code before request "
+        f"ids, the log relay and OpenTelemetry (`{traces['baseline']}`), this code with "
+        "telemetry off (the default), and with `[telemetry] otlp_endpoint` set (a loopback "
+        "OTLP/HTTP receiver decoding every span).",
+        "",
+        "| fleet | p50 | p90 | p99 | fleet CPU per call |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for label, numbers in figures.items():
+        latency = numbers["latency_ms"]
+        lines.append(
+            f"| {label} | {latency['median']} ms | {latency['p90']} ms | {latency['p99']} ms | "
+            f"{numbers['cpu_ms_per_call']} ms |"
+        )
+    added, cpu = traces["added_p50_ms"], traces["added_cpu_ms_per_call"]
+    spans = ", ".join(f"{name} {count}" for name, count in traces["spans_exported"].items())
+    lines += [
+        "",
+        f"- Off vs before: {added['off vs today']:+} ms p50, {cpu['off vs today']:+} ms CPU "
+        "per call (a request id, its header to XO, the relayed lines).",
+        f"- On vs off: {added['on vs off']:+} ms p50, {cpu['on vs off']:+} ms CPU per call "
+        "(three spans, their context on the wire, batched export).",
+        f"- Spans received: {spans}.",
+    ]
+    return lines
+
+
+def render(
+    worker: dict[str, Any], found: dict[str, Any], traces: dict[str, Any] | None = None
+) -> str:
     before = worker["loadavg_at_start"]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -261,6 +298,10 @@ def render(worker: dict[str, Any], found: dict[str, Any]) -> str:
         "",
         *_memory_lines(found),
         "",
+        "## Logs and traces",
+        "",
+        *telemetry_lines(traces),
+        "",
         f"Raw figures: bench/results/*.json. Run time: worker {worker['seconds']} s, "
         f"gateway {found['seconds']} s.",
         "",
@@ -287,7 +328,10 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.render:
-        RESULTS_MD.write_text(render(_load("worker_vs_official"), _load("gateway")), "utf-8")
+        traces = _load("telemetry") if (RESULTS / "telemetry.json").exists() else None
+        RESULTS_MD.write_text(
+            render(_load("worker_vs_official"), _load("gateway"), traces), "utf-8"
+        )
         return 0
     started = time.monotonic()
     before = machine()["loadavg"]
@@ -301,7 +345,8 @@ def main() -> int:
     worker = _saved("worker_vs_official", {**worker, "loadavg_at_start": before})
     found = gateway.run(peers, seconds=seconds, calls=calls, profile_seconds=profile)
     found = _saved("gateway", found)
-    RESULTS_MD.write_text(render(worker, found), encoding="utf-8")
+    traces = _saved("telemetry", telemetry.run(calls * 2, telemetry.merge_base()))
+    RESULTS_MD.write_text(render(worker, found, traces), encoding="utf-8")
     missed = [row["scenario"] for row in [*worker["rows"], *found["rows"]] if row["met"] is False]
     log(f"done in {time.monotonic() - started:.0f} s: {RESULTS_MD}, {RESULTS}/*.json")
     if missed:

@@ -140,7 +140,7 @@ def run(calls: int, baseline: str) -> dict[str, Any]:
             exported = spans_in(receiver, calls)
     finally:
         sim.stop()
-    p50 = {label: figures[label]["latency_ms"]["p50"] for label in figures}
+    p50 = {label: figures[label]["latency_ms"]["median"] for label in figures}
     cpu = {label: figures[label]["cpu_ms_per_call"] for label in figures}
     return {
         "area": "telemetry",
@@ -162,7 +162,7 @@ def run(calls: int, baseline: str) -> dict[str, Any]:
     }
 
 
-def _merge_base() -> str:
+def merge_base() -> str:
     found = subprocess.run(
         ["git", "-C", str(REPO), "merge-base", "HEAD", "main"], capture_output=True, text=True
     )
@@ -174,7 +174,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=600, help="measured calls per fleet")
     parser.add_argument("--baseline", default=None, help="the code of 'today' (a git revision)")
     options = parser.parse_args()
-    print(write_json("telemetry", run(options.calls, options.baseline or _merge_base())))
+    print(write_json("telemetry", run(options.calls, options.baseline or merge_base())))
 
 
 if __name__ == "__main__":

@@ -117,6 +117,7 @@ class Launcher:
         base_env = worker_base_env(self.environ, self.layout)
         try:
             prepare_runtime(self.fleet, self.layout)
+            pipes = make_pipes(self.layout, self.fleet.instances)  # the workers' output
         except OSError as error:
             logs.log(
                 f"cannot prepare the runtime directory {self.layout.root}: {error}. It must be "
@@ -139,7 +140,6 @@ class Launcher:
         broker = SecretBroker(secrets_by_instance, self.layout, self._pid_of, self.stop.is_set)
         await broker.start()
         relay: Relay | None = None
-        pipes = make_pipes(self.layout, self.fleet.instances)
         try:
             relay = Relay(loop, supervisord.start(base_env), pipes)
             assert supervisord.process is not None

@@ -252,15 +252,24 @@ class Relay:
     ) -> None:
         self._loop = loop
         self._output = output
-        names = list(pipes)
-        self._sources = [_Source(supervisord_fd, functools.partial(_supervisord, names=names))]
-        for name, (read_end, write_end) in pipes.items():
-            source = _Source(read_end, functools.partial(worker_records, instance=name))
-            source.keep_open = write_end
-            self._sources.append(source)
-        for source in self._sources:
-            os.set_blocking(source.fd, False)
-            loop.add_reader(source.fd, self._copy, source)
+        self._names: list[str] = []  # instances supervisord's lines may name
+        parse = functools.partial(_supervisord, names=self._names)
+        self._sources: list[_Source] = []
+        self._listen(_Source(supervisord_fd, parse))
+        for name, ends in pipes.items():
+            self.add(name, ends)
+
+    def add(self, name: str, ends: tuple[int, int]) -> None:
+        """Relay a worker's FIFO (`make_pipes`): at start, or for an instance added later."""
+        source = _Source(ends[0], functools.partial(worker_records, instance=name))
+        source.keep_open = ends[1]
+        self._names.append(name)
+        self._listen(source)
+
+    def _listen(self, source: _Source) -> None:
+        os.set_blocking(source.fd, False)
+        self._loop.add_reader(source.fd, self._copy, source)
+        self._sources.append(source)
 
     def _copy(self, source: _Source) -> bool:
         """Relay what is there; False once nothing more can come (or comes right now)."""
