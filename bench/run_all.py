@@ -223,7 +223,8 @@ def telemetry_lines(traces: dict[str, Any] | None) -> list[str]:
     lines += [
         "",
         f"- Off vs before: {added['off vs today']:+} ms p50, {cpu['off vs today']:+} ms CPU "
-        "per call (a request id, its header to XO, the relayed lines).",
+        "per call (a request id per call, its X-Request-Id header, the tracing hooks that "
+        "find tracing off).",
         f"- On vs off: {added['on vs off']:+} ms p50, {cpu['on vs off']:+} ms CPU per call "
         "(three spans, their context on the wire, batched export).",
         f"- Spans received: {spans}.",
