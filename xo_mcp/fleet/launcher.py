@@ -22,7 +22,7 @@ from xo_mcp.core import LAST_ERROR_FILE, Registry, RuntimeLayout
 from xo_mcp.fleet.config import Fleet
 from xo_mcp.fleet.handoff import gateway_setup
 from xo_mcp.fleet.reaper import Reaper
-from xo_mcp.fleet.relay import Relay, make_pipes
+from xo_mcp.fleet.relay import Relay, log_pipe, make_pipes
 from xo_mcp.fleet.render import render_supervisord_conf
 from xo_mcp.fleet.secrets import SecretBroker, client_tokens, env_secrets, take_env_values
 from xo_mcp.fleet.supervision import Supervision
@@ -230,6 +230,7 @@ class Launcher:
         for name in self.fleet.instances:
             with contextlib.suppress(OSError):
                 self.layout.worker_socket(name).unlink(missing_ok=True)
+                log_pipe(self.layout, name).unlink(missing_ok=True)  # open ones read on
         with contextlib.suppress(OSError):
             self.layout.config.unlink()
 
