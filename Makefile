@@ -49,6 +49,8 @@ TOOLS := $(BUILD)/tools
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 PIP_WHEEL := pip==26.3
 APP_SOURCES := pyproject.toml $(shell find xo_mcp -name '*.py' -not -path '*/__pycache__/*')
+# org.opencontainers.image.source: this clone's origin (as https), else the Containerfile's.
+SOURCE_URL ?= $(shell git remote get-url origin 2>/dev/null | sed -E 's#^git@([^:]+):#https://\1/#; s#\.git$$##')
 
 engine: ## install (apt) and start a Docker engine if none answers
 	scripts/engine.sh start
@@ -81,7 +83,10 @@ image: base-image wheels ## build the hardened image $(IMAGE) (docker build --ne
 		--build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
 		--build-arg CREATED=$$(git log -1 --format=%cI 2>/dev/null || date -u +%FT%TZ) \
 		--build-arg SOURCE_DIGEST=$$($(PY) scripts/source_digest.py) \
+		$(if $(SOURCE_URL),--build-arg SOURCE_URL=$(SOURCE_URL)) \
 		.
+	@# The build stage stays behind as an untagged image: remove it (it is labelled for that).
+	docker image prune --force --filter label=io.xo-mcp.stage=build >/dev/null
 	@docker image inspect $(IMAGE) --format '{{.Id}} {{.Size}}' | \
 		awk '{printf "image: $(IMAGE) %s, %.1f MB uncompressed\n", substr($$1, 8, 12), $$2 / 1e6}'
 

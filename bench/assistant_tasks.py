@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from common import (
 )
 from mcp import Client
 from support.assistant_tasks import TASKS, WITHOUT_A_HUMAN, World
-from support.assistants import Assistant, FleetAssistant, OfficialAssistant
+from support.assistants import Assistant, FleetAssistant, OfficialAssistant, fleet_session
 from support.clients import http_client, stdio_client
 from support.fleetfile import client, fleet_toml, instance
 from support.processes import running, scratch_dir, secret_file, start_fleet, wait_until_serving
@@ -103,21 +103,6 @@ async def _one(assistant: Assistant, task: str, world: World) -> dict[str, Any]:
     return _tally(assistant, failure)
 
 
-@contextlib.asynccontextmanager
-async def _fleet_session(url: str, assistant: FleetAssistant, human: bool) -> AsyncIterator[None]:
-    options: dict[str, Any] = {}
-    if human:
-
-        async def accept(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-            assistant.asked.append(params.message)
-            return types.ElicitResult(action="accept", content={"confirm": True})
-
-        options["elicitation_callback"] = accept
-    async with http_client(f"{url}/mcp", token=TOKEN, **options) as session:
-        assistant.client = session
-        yield
-
-
 async def _fleet_tasks(url: str, sims: dict[str, Sim], human: bool) -> tuple[int, dict[str, Any]]:
     async with http_client(f"{url}/mcp", token=TOKEN) as session:
         size = tools_bytes(_wire(await session.list_tools()))
@@ -125,7 +110,7 @@ async def _fleet_tasks(url: str, sims: dict[str, Sim], human: bool) -> tuple[int
     for task in TASKS:
         assistant = FleetAssistant(instances=INSTANCES)
         with_human = human and task not in WITHOUT_A_HUMAN
-        async with _fleet_session(url, assistant, with_human):
+        async with fleet_session(f"{url}/mcp", TOKEN, assistant, human=with_human):
             found[task] = await _one(assistant, task, World(sims, "staging", "lab"))
     return size, found
 

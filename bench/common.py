@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import inspect
+import io
 import json
 import os
 import platform
@@ -18,6 +19,7 @@ import select
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -256,6 +258,30 @@ class CodeCopy:
         root either: the sandbox leaves the start-up entry of sys.path out of the readable
         code paths, which would lock a fleet worker out of its own code."""
         return self.root.parent
+
+
+def code_at(revision: str, scratch: Path) -> Path | None:
+    """xo_mcp/ (and supervisor/, which it links to, where it exists) as they were at `revision`,
+    compiled, in a folder of their own; None without git history (a source tarball)."""
+    paths = ["xo_mcp"]
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "ls-tree", "--name-only", revision, "supervisor"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if listed.stdout.strip():
+        paths.append("supervisor")
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", revision, *paths], capture_output=True, check=False
+    )
+    if archive.returncode != 0:
+        return None
+    root = scratch / f"code-{revision}"
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(root, filter="data")
+    subprocess.run([PYTHON, "-m", "compileall", "-q", str(root / "xo_mcp")], check=True)
+    return root
 
 
 def code_copy(parent: Path, *, compiled: bool) -> CodeCopy:

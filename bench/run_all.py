@@ -18,6 +18,7 @@ from typing import Any
 
 import assistant_tasks
 import gateway
+import telemetry
 import trust
 import worker_vs_official
 from common import BENCH, OFFICIAL, RESULTS, log, machine, npm_peers, write_json
@@ -26,7 +27,7 @@ from support.npm import NpmUnavailable
 RESULTS_MD = BENCH / "RESULTS.md"
 # Benchmarks beyond the two above, each `run(peers, quick=…)` → a document with "rows", and
 # `section(document)` → its lines of RESULTS.md. Their JSON is bench/results/<name>.json.
-AREAS = {"trust": trust}
+AREAS = {"trust": trust, "telemetry": telemetry}
 
 
 def _number(value: float | None) -> str:
@@ -217,7 +218,8 @@ def _measured(found: dict[str, Any], key: str | None = None) -> str:
 def _areas_lines(areas: dict[str, dict[str, Any]]) -> list[str]:
     lines: list[str] = []
     for name, found in areas.items():
-        lines += [*AREAS[name].section(found), "", *_table(found["rows"]), ""]
+        table = _table(found["rows"]) if found["rows"] else []
+        lines += [*AREAS[name].section(found), "", *table, *([""] if table else [])]
     return lines
 
 

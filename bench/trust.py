@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
-import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from common import (
-    REPO,
     HttpSession,
     Row,
+    code_at,
     compare,
     document,
     log,
@@ -54,23 +52,6 @@ class Port:
         assert self.fleet.url is not None
         host, port = self.fleet.url.removeprefix("http://").rsplit(":", 1)
         return host, int(port)
-
-
-def baseline_code(scratch: Path) -> Path | None:
-    """BASELINE's xo_mcp/, extracted from git; None without the history (a tarball)."""
-    archive = scratch / "baseline.tar"
-    done = subprocess.run(
-        ["git", "archive", "--format=tar", "-o", str(archive), BASELINE, "xo_mcp"],
-        cwd=REPO,
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        return None
-    root = scratch / "baseline"
-    with tarfile.open(archive) as tar:
-        tar.extractall(root, filter="data")
-    return root
 
 
 @contextlib.contextmanager
@@ -147,7 +128,7 @@ def run(
             )
             claims = claims_for(issuer.issuer, AUDIENCE, sub="robot", exp=int(time.time()) + 7200)
             jwt = key.sign(claims)
-            code = baseline_code(scratch)
+            code = code_at(BASELINE, scratch)
             with contextlib.ExitStack() as stack:
                 ports = []
                 if code is not None:

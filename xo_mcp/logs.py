@@ -64,11 +64,13 @@ def configure(
     level: str | None = None,
     stream: TextIO | None = None,
     default_format: LogFormat = "auto",
+    default_level: LogLevel = "info",
 ) -> None:
     """Set what every later line carries; unset arguments keep their value.
 
     The format and level default to $XO_MCP_LOG_FORMAT / $XO_MCP_LOG_LEVEL, which is how the
-    launcher hands its choice down to supervisord's workers, then to `default_format`.
+    launcher hands its choice down to supervisord's workers, then to `default_format` and
+    `default_level` (the fleet file's `log_format` / `log_level`).
     """
     if program is not None:
         _settings.program = program
@@ -80,8 +82,8 @@ def configure(
         _settings.stream = stream
     chosen = format or os.environ.get(FORMAT_ENV) or default_format
     _settings.format = resolve_format(chosen, _settings.stream)
-    name = (level or os.environ.get(LEVEL_ENV) or "info").lower()
-    _settings.level = LEVELS.get(name, LEVELS["info"])
+    name = (level or os.environ.get(LEVEL_ENV) or default_level).lower()
+    _settings.level = LEVELS.get(name, LEVELS[default_level])
 
 
 def current_format() -> Literal["text", "json"]:
@@ -146,13 +148,16 @@ def log(
     write(record)
 
 
+def render(record: dict[str, Any]) -> str:
+    """One record as one line (no newline) in the configured format."""
+    if _settings.format == "json":
+        return json.dumps(record, ensure_ascii=False, default=str)
+    return _text(record)
+
+
 def write(record: dict[str, Any]) -> None:
     """Write one record (already holding ts, level, component, msg or event) as one line."""
-    line = (
-        json.dumps(record, ensure_ascii=False, default=str)
-        if _settings.format == "json"
-        else (_text(record))
-    )
+    line = render(record)
     stream = _settings.stream or sys.stderr
     try:
         stream.write(line + "\n")
@@ -161,8 +166,9 @@ def write(record: dict[str, Any]) -> None:
         pass  # stderr is gone: nowhere left to report to
 
 
-def timestamp() -> str:
-    now = time.time()
+def timestamp(now: float | None = None) -> str:
+    """`now` (default: this instant) as ISO 8601 UTC with milliseconds: `…T20:57:17.002Z`."""
+    now = time.time() if now is None else now
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
@@ -170,12 +176,16 @@ _TEXT_SKIPPED = ("ts", "level", "component", "instance", "msg", "event")
 
 
 def _text(record: dict[str, Any]) -> str:
-    """`xo-mcp-fleet: production: ready (12 tools)`, plus `key=value` for the other fields."""
+    """`xo-mcp-fleet: production: ready (12 tools)`, plus `key=value` for the other fields; a
+    line another component wrote (relayed by the launcher) names it: `production: [worker] …`."""
     parts = [f"{_settings.program}:"]
     if record.get("level") in ("warning", "error"):
         parts.append(f"{record['level'].upper()}:")
     if record.get("instance"):
         parts.append(f"{record['instance']}:")
+    component = record.get("component")
+    if component and component not in (_settings.component, "audit"):
+        parts.append(f"[{component}]")
     if record.get("event"):
         parts.append(str(record["event"]))
     if record.get("msg"):

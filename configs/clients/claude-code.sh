@@ -30,13 +30,15 @@ claude mcp add xo-fleet \
   xo-mcp:0.1.0
 
 # The same fleet over its HTTP port, started once in the background; the port is published
-# on loopback only and MCP paths need a bearer token ([[gateway.clients]] in the fleet file):
+# on loopback only and MCP paths need a bearer token: configs/clients/fleet-http.toml (at
+# ~/.config/xo-mcp/fleet-http.toml) names the client, whose token is the secrets folder's
+# gateway-token (`run --listen 0.0.0.0:8080` refuses a fleet file without clients):
 #   docker run -d --name xo-mcp --restart on-failure:5 \
 #     --read-only --tmpfs /tmp:rw,noexec,nosuid,nodev,size=32m \
 #     --cap-drop ALL --security-opt no-new-privileges \
 #     --user 65532:65532 --pids-limit 128 --memory 512m --cpus 1 \
 #     -p 127.0.0.1:8080:8080 \
-#     -v "$HOME/.config/xo-mcp/fleet.toml:/etc/xo-mcp/fleet.toml:ro" \
+#     -v "$HOME/.config/xo-mcp/fleet-http.toml:/etc/xo-mcp/fleet.toml:ro" \
 #     -v "$HOME/.config/xo-mcp/secrets:/run/secrets/xo-mcp:ro" \
 #     -e XO_STAGING_PASSWORD \
 #     xo-mcp:0.1.0 run --listen 0.0.0.0:8080

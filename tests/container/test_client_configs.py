@@ -20,6 +20,7 @@ from support.clients import stdio_client, text, tool_names
 from support.processes import Sim, clean_env, own_sim
 
 from xo_mcp import __version__
+from xo_mcp.core import ListenAddress
 from xo_mcp.fleet.config import parse_fleet
 
 CLIENTS = Path(__file__).resolve().parents[2] / "configs" / "clients"
@@ -113,6 +114,42 @@ def test_secret_values_stay_out_of_the_arguments() -> None:
             assert value.startswith(("<", "https://")), (name, value)  # placeholders only
     http = claude_code_commands()["xo-fleet-http"]
     assert http[http.index("--header") + 1].startswith("Authorization: Bearer $(cat ")
+
+
+def http_variant() -> tuple[list[str], str]:
+    """The commented `docker run -d` of claude-code.sh's HTTP variant, and the header of its
+    `claude mcp add`."""
+    lines = (CLIENTS / "claude-code.sh").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("#   docker run -d"))
+    run = []
+    for line in lines[start:]:
+        if not line.startswith("#   "):
+            break
+        run.append(line.removeprefix("#   ").rstrip("\\").strip())
+    header = claude_code_commands()["xo-fleet-http"]
+    return shlex.split(" ".join(run)), header[header.index("--header") + 1]
+
+
+def test_the_http_variant_has_a_fleet_file_the_port_accepts() -> None:
+    """`run --listen 0.0.0.0:8080` refuses a fleet file without clients: the HTTP variant
+    mounts one with the client whose token the `claude mcp add` header sends."""
+    run, header = http_variant()
+    assert run[-4:] == [f"xo-mcp:{__version__}", "run", "--listen", "0.0.0.0:8080"]
+    mounts = {
+        run[i + 1].split(":")[1]: run[i + 1].split(":")[0] for i, w in enumerate(run) if w == "-v"
+    }
+    assert mounts["/etc/xo-mcp/fleet.toml"] == "$HOME/.config/xo-mcp/fleet-http.toml"
+    fleet = parse_fleet(
+        (CLIENTS / "fleet-http.toml").read_text(), "fleet-http.toml", check_secrets=False
+    )
+    assert fleet.gateway.exposure_problem(ListenAddress("0.0.0.0", 8080)) is None
+    (client,) = fleet.gateway.clients
+    assert client.token_file is not None
+    secrets_host = mounts[str(client.token_file.parent)]
+    token_on_host = f"{secrets_host.replace('$HOME', '~')}/{client.token_file.name}"
+    assert header == f"Authorization: Bearer $(cat {token_on_host})"
+    same = parse_fleet((CLIENTS / "fleet.toml").read_text(), "fleet.toml", check_secrets=False)
+    assert fleet.instances == same.instances  # the same fleet, over HTTP
 
 
 def test_the_fleet_file_matches_the_mounts() -> None:

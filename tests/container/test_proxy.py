@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from container.kit import fast_healthcheck, fleet_files, wait_healthy, wait_ready
 from support.clients import http_client, text
+from support.fleetfile import fleet_toml, instance
 from support.httpd import RecordingProxy, serve_in_thread
 from support.processes import Sim, free_port
 
@@ -35,20 +36,14 @@ async def test_proxy_variables_pass_through_to_every_worker(
 ) -> None:
     sim_port = urlsplit(sim.url).port
     port = free_port()
-    toml = f"""
-[gateway]
-listen = "127.0.0.1:{port}"
-
-[instances.proxied]
-url = "http://{FAKE_HOST}:{sim_port}"
-token_file = "/run/secrets/xo-mcp/token"
-
-[instances.direct]
-url = "{sim.url}"
-token_file = "/run/secrets/xo-mcp/token"
-[instances.direct.proxy]
-no_proxy = ["127.0.0.1"]
-"""
+    token = "/run/secrets/xo-mcp/token"
+    toml = fleet_toml(
+        gateway={"listen": f"127.0.0.1:{port}"},
+        instances={
+            "proxied": instance(f"http://{FAKE_HOST}:{sim_port}", token_file=token),
+            "direct": instance(sim, token_file=token, proxy={"no_proxy": ["127.0.0.1"]}),
+        },
+    )
     files = fleet_files(tmp_path, toml, {"token": sim.token})
     container = containers(
         "run",
@@ -60,9 +55,9 @@ no_proxy = ["127.0.0.1"]
     url = f"http://127.0.0.1:{port}"
     wait_ready(container, url)
     async with http_client(f"{url}/mcp") as client:  # loopback, no clients: no token needed
-        for instance in ("proxied", "direct"):
+        for name in ("proxied", "direct"):
             result = await client.call_tool(
-                "vms_query", {"instance": instance, "operation": "GetVms", "fields": "id"}
+                "vms_query", {"instance": name, "operation": "GetVms", "fields": "id"}
             )
             assert not result.is_error, text(result)
     hosts = {urlsplit(seen.target).hostname for seen in proxy.seen}

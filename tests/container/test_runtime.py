@@ -40,6 +40,7 @@ from container.probes import (
     run_probe,
 )
 from support.clients import http_client, instances_of
+from support.fleetfile import client, fleet_toml, instance
 from support.processes import Sim, free_port
 
 pytestmark = pytest.mark.container
@@ -49,28 +50,17 @@ BETA_ENV = "XO_BETA_TOKEN"
 SECRETS = "/run/secrets/xo-mcp"
 
 
-def fleet_toml(sim: Sim, port: int) -> str:
-    return f"""
-sandbox = "required"
-
-[gateway]
-listen = "127.0.0.1:{port}"
-
-[[gateway.clients]]
-name = "tester"
-token_file = "{SECRETS}/gateway-token"
-
-[supervision]
-failed_retry_s = 1
-
-[instances.alpha]
-url = "{sim.url}"
-token_file = "{SECRETS}/alpha-token"
-
-[instances.beta]
-url = "{sim.url}"
-token_env = "{BETA_ENV}"
-"""
+def two_instances(sim: Sim, port: int) -> str:
+    return fleet_toml(
+        sandbox="required",
+        gateway={"listen": f"127.0.0.1:{port}"},
+        clients=[client("tester", token_file=f"{SECRETS}/gateway-token")],
+        supervision={"failed_retry_s": 1},
+        instances={
+            "alpha": instance(sim, token_file=f"{SECRETS}/alpha-token"),
+            "beta": instance(sim, token_env=BETA_ENV),
+        },
+    )
 
 
 def start_fleet(
@@ -78,9 +68,8 @@ def start_fleet(
 ) -> tuple[Any, str]:
     """A two-instance fleet on the HTTP port: alpha's token from a file, beta's from the env."""
     port = free_port()
-    files = fleet_files(
-        directory, fleet_toml(sim, port), {"alpha-token": sim.token, "gateway-token": GATEWAY_TOKEN}
-    )
+    secrets = {"alpha-token": sim.token, "gateway-token": GATEWAY_TOKEN}
+    files = fleet_files(directory, two_instances(sim, port), secrets)
     container = run(
         *(command or ("run",)),
         network_mode="host",
@@ -300,7 +289,7 @@ def test_without_a_writable_tmp_it_stops_at_once_and_says_where(
     must exit (not hang or half-start) naming the directory, with nothing on stdout."""
     files = fleet_files(
         tmp_path,
-        fleet_toml(sim, free_port()),
+        two_instances(sim, free_port()),
         {"alpha-token": sim.token, "gateway-token": GATEWAY_TOKEN},
     )
     container = containers(

@@ -14,6 +14,7 @@ import anyio
 import pytest
 from container.kit import HARDENED_CLI, assert_instances_list_the_vms, fleet_files, unique_name
 from support.clients import ERAS, instances_of, stdio_client, text, tool_names
+from support.fleetfile import fleet_toml, instance
 from support.processes import Sim, clean_env
 from support.rpc import INITIALIZED, initialize, request, send_line
 
@@ -22,18 +23,14 @@ pytestmark = pytest.mark.container
 TOKEN_ENV = "XO_BETA_TOKEN"
 
 
-def fleet_toml(sim: Sim) -> str:
-    return f"""
-sandbox = "required"
-
-[instances.alpha]
-url = "{sim.url}"
-token_file = "/run/secrets/xo-mcp/alpha-token"
-
-[instances.beta]
-url = "{sim.url}"
-token_env = "{TOKEN_ENV}"
-"""
+def two_instances(sim: Sim) -> str:
+    return fleet_toml(
+        sandbox="required",
+        instances={
+            "alpha": instance(sim, token_file="/run/secrets/xo-mcp/alpha-token"),
+            "beta": instance(sim, token_env=TOKEN_ENV),
+        },
+    )
 
 
 async def tools_once_ready(client: Any, timeout_s: float = 120) -> Any:
@@ -74,7 +71,7 @@ def docker_run(name: str, image: Any, files: Any, *args: str) -> list[str]:
 async def test_a_real_client_lists_tools_and_gets_answers(
     image: Any, sim: Sim, tmp_path: Path, cli_names: list[str], mode: str
 ) -> None:
-    files = fleet_files(tmp_path, fleet_toml(sim), {"alpha-token": sim.token})
+    files = fleet_files(tmp_path, two_instances(sim), {"alpha-token": sim.token})
     name = unique_name()
     cli_names.append(name)
     command = docker_run(name, image, files)
@@ -90,7 +87,7 @@ def test_stdout_carries_protocol_bytes_only(
 ) -> None:
     """Every byte on stdout is a JSON-RPC message; supervisord's and the workers' logs go to
     stderr; closing stdin stops the container with exit code 0."""
-    files = fleet_files(tmp_path, fleet_toml(sim), {"alpha-token": sim.token})
+    files = fleet_files(tmp_path, two_instances(sim), {"alpha-token": sim.token})
     name = unique_name()
     cli_names.append(name)
     process = subprocess.Popen(
@@ -122,7 +119,14 @@ def test_stdout_carries_protocol_bytes_only(
     assert any(message.get("id") == 2 and message["result"]["tools"] for message in lines)
     assert process.returncode == 0, stderr.decode(errors="replace")
     log = stderr.decode(errors="replace")
-    assert "spawned: 'alpha'" in log and "Landlock" in log
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert any(
+        r["component"] == "supervisord"
+        and r.get("instance") == "alpha"
+        and r["msg"] == "worker started"
+        for r in records
+    )
+    assert "Landlock" in log
     assert sim.token not in log
 
 

@@ -22,6 +22,7 @@ from xo_mcp.core import RuntimeLayout
 from xo_mcp.fleet import cli
 from xo_mcp.fleet.config import Fleet, FleetError, parse_fleet
 from xo_mcp.fleet.handoff import gateway_setup
+from xo_mcp.fleet.relay import log_pipe
 from xo_mcp.fleet.render import render_supervisord_conf, worker_command, worker_environment
 from xo_mcp.fleet.starter import starter_text
 from xo_mcp.fleet.toml_lines import KeyLines
@@ -259,7 +260,8 @@ def test_supervisord_reads_back_exactly_what_was_rendered(tmp_path: Path) -> Non
         check_secrets=False,
     )
     layout = RuntimeLayout(fleet.runtime_dir)
-    (runtime / "control").mkdir(parents=True)
+    for folder in ("control", "logs"):
+        (runtime / folder).mkdir(parents=True)
     conf = tmp_path / "supervisord.conf"
     conf.write_text(render_supervisord_conf(fleet, layout, "password", python="/opt/py 3%/python"))
 
@@ -273,6 +275,7 @@ def test_supervisord_reads_back_exactly_what_was_rendered(tmp_path: Path) -> Non
     expected_argv = shlex.split(worker_command(fleet, "prod", layout, "/opt/py 3%/python"))
     assert shlex.split(program.command) == [a.replace("%%", "%") for a in expected_argv]
     assert options.pidfile == str(runtime / "supervisord.pid")
+    assert program.stdout_logfile == str(log_pipe(layout, "prod"))
     assert options.childlogdir == str(runtime)
 
 
@@ -300,3 +303,104 @@ def test_compact_tools_is_on_unless_turned_off(tmp_path: Path) -> None:
     with pytest.raises(FleetError) as raised:
         parse_fleet(f'[gateway]\ncompact_tools = "yes"\n{base}', "bad.toml", env=env)
     assert any("gateway.compact_tools" in problem for problem in raised.value.problems)
+
+
+# --- what a new user tripped over ------------------------------------------------------------
+
+
+def test_init_dash_prints_the_starter_to_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli("init", "-")
+    assert (code, err) == (0, "")
+    assert out == starter_text()
+    assert list(tmp_path.iterdir()) == []  # no file named "-"
+
+
+def test_init_where_it_cannot_write_is_one_line(tmp_path: Path) -> None:
+    target = tmp_path / "missing-folder" / "fleet.toml"
+    code, out, err = run_cli("init", str(target))
+    assert (code, out) == (1, "")
+    assert err == (
+        f"xo-mcp-fleet: cannot write {target}: No such file or directory "
+        "(`xo-mcp-fleet init -` prints it instead)\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["check", "render"])
+def test_the_fleet_file_is_named_either_way(command: str, tmp_path: Path) -> None:
+    config = tmp_path / "fleet.toml"
+    token = secret_file(tmp_path, "token", "t")
+    config.write_text(f'[instances.prod]\nurl = "https://xo"\ntoken_file = "{token}"\n')
+    positional = run_cli(command, str(config))
+    named = run_cli(command, "--config", str(config))
+    assert positional[0] == named[0] == 0
+    if command == "check":
+        assert positional == named
+    code, _, err = run_cli(command, str(config), "--config", str(tmp_path / "other.toml"))
+    assert code == 2 and "two fleet files given" in err
+
+
+def test_run_takes_the_fleet_file_either_way(tmp_path: Path) -> None:
+    """Both forms reach the same file (and the same refusal)."""
+    config = tmp_path / "fleet.toml"
+    config.write_text('[instances.prod]\nurl = "https://xo"\n')
+    for argv in (["run", str(config)], ["run", "--config", str(config)]):
+        code, _, err = run_cli(*argv, "--log-format", "text")
+        assert code == 2 and f"{config}:1: instances.prod: no credentials" in err
+
+
+def test_run_help_explains_what_it_refers_to() -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    text = out.getvalue()
+    assert "see above" not in text
+    assert "$XO_MCP_FLEET_CONFIG" in text and "--log-format" in text and "--log-level" in text
+
+
+def test_logging_flags_beat_variables_beat_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xo_mcp import logs
+
+    fleet = parse_fleet(
+        'log_format = "text"\nlog_level = "warning"\n[instances.p]\nurl = "https://xo"\n'
+        'token_env = "T"\n',
+        env={"T": "x"},
+    )
+    args = cli.build_parser().parse_args(["run"])
+    monkeypatch.delenv(logs.FORMAT_ENV, raising=False)
+    monkeypatch.delenv(logs.LEVEL_ENV, raising=False)
+    cli._configure_logs(args, fleet)
+    assert (logs.current_format(), logs.current_level()) == ("text", "warning")
+    monkeypatch.setenv(logs.FORMAT_ENV, "json")
+    monkeypatch.setenv(logs.LEVEL_ENV, "error")
+    cli._configure_logs(args, fleet)
+    assert (logs.current_format(), logs.current_level()) == ("json", "error")
+    flagged = cli.build_parser().parse_args(["run", "--log-format", "text", "--log-level", "debug"])
+    cli._configure_logs(flagged, fleet)
+    assert (logs.current_format(), logs.current_level()) == ("text", "debug")
+    logs.configure(format="text", level="info")
+
+
+def test_check_warns_of_deny_entries_that_name_no_operation(tmp_path: Path) -> None:
+    config = tmp_path / "fleet.toml"
+    token = secret_file(tmp_path, "token", "t")
+    config.write_text(
+        f'[defaults]\ndeny = ["DeleteVM", "GET /vms/{{id}}", "NoSuchThingAtAll"]\n'
+        f'[instances.prod]\nurl = "https://xo"\ntoken_file = "{token}"\n'
+        f'[instances.lab]\nurl = "https://lab"\ntoken_file = "{token}"\n'
+        f'deny = ["DELETE /vm/{{id}}"]\n'
+    )
+    code, out, err = run_cli("check", str(config))
+    assert code == 0 and out.startswith("ok: 2 instance(s)")
+    assert err.splitlines() == [
+        "xo-mcp-fleet: warning: defaults.deny: 'DeleteVM' is not an operation of XO's REST API "
+        "0.39.0; did you mean 'DeleteVm'?",
+        "xo-mcp-fleet: warning: defaults.deny: 'NoSuchThingAtAll' is not an operation of XO's "
+        "REST API 0.39.0",
+        "xo-mcp-fleet: warning: instances.lab.deny: 'DELETE /vm/{id}' is not an operation of "
+        "XO's REST API 0.39.0; did you mean 'DELETE /vms/{id}'?",
+    ]

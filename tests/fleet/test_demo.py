@@ -1,5 +1,6 @@
 """`xo-mcp-fleet demo` on the host: the real fleet on two embedded simulators, the client
-configuration it prints, and a clean end (closed terminal) that leaves nothing behind."""
+configuration it prints (HTTP and a token wherever it runs, no terminal needed), a clean end
+(closed terminal) that leaves nothing behind; and what it prints inside a container."""
 
 from __future__ import annotations
 
@@ -13,36 +14,43 @@ import httpx2
 import pytest
 from support.clients import http_client, text
 from support.pids import descendants
-from support.processes import PYTHON, clean_env, free_port, scratch_dir, stop_process, wait_for
+from support.processes import PYTHON, clean_env, scratch_dir, stop_process, wait_for
+
+from xo_mcp.core import ListenAddress
+from xo_mcp.fleet.demo import CONTAINER_ENV, in_container, instructions
 
 pytestmark = pytest.mark.anyio
 
 
-def instructions(stdout: Path) -> str:
+def printed_instructions(stdout: Path) -> str:
     printed = stdout.read_text(encoding="utf-8")
-    return printed if "Press Ctrl-C to stop." in printed else ""
+    return printed if "Stop it with" in printed else ""
 
 
 async def test_the_demo_serves_the_fleet_prints_its_config_and_cleans_up() -> None:
-    port = free_port()
+    """As `make demo > demo.log 2>&1 &` runs it: no flag, no terminal, stdin empty."""
     with scratch_dir("xo-d-") as tmp:
         stdout = tmp / "demo.stdout"
         with stdout.open("wb") as out, (tmp / "demo.stderr").open("wb") as err:
             process = subprocess.Popen(
-                [PYTHON, "-m", "xo_mcp.fleet", "demo", "--listen", f"127.0.0.1:{port}"],
+                [PYTHON, "-m", "xo_mcp.fleet", "demo"],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                env=clean_env(TMPDIR=str(tmp)),
+                # This machine may itself be a container (CI): what a host prints is tested here.
+                env=clean_env(TMPDIR=str(tmp), **{CONTAINER_ENV: "0"}),
             )
         try:
-            printed = wait_for(lambda: instructions(stdout), 60, "the demo's instructions")
+            printed = wait_for(lambda: printed_instructions(stdout), 60, "the demo's instructions")
+            assert "Press Ctrl-C" not in printed and f"kill {process.pid}" in printed
             token = re.search(r"token:\s+(\S+)", printed)
             assert token is not None, printed
             stdio_entry = json.loads(printed[printed.index("{") : printed.rindex("}") + 1])
             command = Path(stdio_entry["mcpServers"]["xo-fleet"]["command"])
             assert command.is_absolute() and command.is_file(), command  # no PATH needed
-            url = f"http://127.0.0.1:{port}"
+            found = re.search(r"fleet:\s+(http://127\.0\.0\.1:\d+)/mcp", printed)
+            assert found is not None, printed  # 8080, or a free port when it is taken
+            url = found.group(1)
             wait_for(
                 lambda: httpx2.get(f"{url}/readyz", timeout=5).status_code == 200,
                 60,
@@ -62,3 +70,63 @@ async def test_the_demo_serves_the_fleet_prints_its_config_and_cleans_up() -> No
         assert process.returncode == 0
         assert [pid for pid in tree if Path(f"/proc/{pid}").exists()] == []
         assert list(tmp.glob("xo-mcp-demo-*")) == []  # its secrets went with it
+
+
+# --- in a container ------------------------------------------------------------------------
+
+
+def _printed(listen: str | None, *, container: bool) -> str:
+    address = ListenAddress.parse(listen, allow_unix=False) if listen else None
+    return instructions(
+        Path("/tmp/xo-mcp-demo-1/fleet.toml"),
+        Path("/tmp/xo-mcp-demo-1/fleet-stdio.toml"),
+        address,
+        "the-token",
+        container=container,
+        interactive=False,
+    )
+
+
+def test_in_a_container_the_demo_says_how_to_reach_it_from_the_host() -> None:
+    printed = _printed("127.0.0.1:8080", container=True)
+    assert "docker run --rm -p 127.0.0.1:8080:8080 xo-mcp:0.1.0 demo --listen 0.0.0.0:8080" in (
+        printed
+    )
+    assert "/tmp/" not in printed  # the container's paths mean nothing on the host
+    entry = json.loads(printed[printed.index("{") : printed.rindex("}") + 1])
+    assert entry["mcpServers"]["xo-fleet"] == {
+        "command": "docker",
+        "args": ["run", "-i", "--rm", "xo-mcp:0.1.0", "demo", "--stdio"],
+    }
+    assert "docker stop" in printed and "kill " not in printed
+
+
+def test_in_a_container_on_a_published_port_the_demo_prints_the_host_url() -> None:
+    printed = _printed("0.0.0.0:8080", container=True)
+    assert "fleet:        http://127.0.0.1:8080/mcp" in printed
+    assert "with -p 127.0.0.1:8080:8080" in printed
+    assert "token:        the-token" in printed
+    assert "0.0.0.0" not in printed and "/tmp/" not in printed
+
+
+def test_on_the_host_the_demo_prints_its_files_and_its_own_command() -> None:
+    printed = _printed("127.0.0.1:8080", container=False)
+    assert "fleet file: /tmp/xo-mcp-demo-1/fleet.toml" in printed
+    assert "fleet:        http://127.0.0.1:8080/mcp" in printed
+    assert "docker" not in printed
+
+
+def test_a_container_is_recognised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CONTAINER_ENV, raising=False)
+    assert not in_container(tmp_path, pid=4242)
+    assert not in_container(tmp_path, pid=1)  # PID 1 on a writable root: a VM's init, say
+    (tmp_path / ".dockerenv").touch()
+    assert in_container(tmp_path, pid=4242)
+    podman = tmp_path / "podman"
+    (podman / "run").mkdir(parents=True)
+    (podman / "run" / ".containerenv").touch()
+    assert in_container(podman, pid=4242)
+    monkeypatch.setenv(CONTAINER_ENV, "0")
+    assert not in_container(podman, pid=4242)
+    monkeypatch.setenv(CONTAINER_ENV, "1")
+    assert in_container(tmp_path / "nowhere", pid=4242)

@@ -15,6 +15,7 @@ import anyio
 import pytest
 from fleet.fleetkit import stderr_lines
 from support.clients import MODERN, http_client, text
+from support.fleetfile import fleet_toml, instance
 from support.pids import descendants, fleet_processes, supervisord_pid, worker_pids, zombies_below
 from support.processes import (
     Fleet,
@@ -34,22 +35,16 @@ pytestmark = pytest.mark.anyio
 QUERY = {"operation": "GetVms", "fields": "name_label", "limit": 1}
 
 
-def pair_toml(tmp_path: Path, first: Sim, second: Sim, extra: str = "") -> str:
+def pair_toml(tmp_path: Path, first: Sim, second: Sim) -> str:
+    """alpha's token in a file, beta's in $BETA_TOKEN; quick supervision for the tests."""
     token = secret_file(tmp_path, "alpha-token", first.token)
-    return f"""
-[supervision]
-disabled_poll_s = 0.3
-failed_retry_s = 0.5
-failed_retry_max_s = 2
-
-[instances.alpha]
-url = "{first.url}"
-token_file = "{token}"
-
-[instances.beta]
-url = "{second.url}"
-token_env = "BETA_TOKEN"
-{extra}"""
+    return fleet_toml(
+        instances={
+            "alpha": instance(first, token_file=token),
+            "beta": instance(second, token_env="BETA_TOKEN"),
+        },
+        supervision={"disabled_poll_s": 0.3, "failed_retry_s": 0.5, "failed_retry_max_s": 2},
+    )
 
 
 @pytest.fixture
@@ -140,13 +135,13 @@ async def test_the_kill_switch_disables_one_instance_without_a_restart_loop(
 
         # A worker that starts while MCP is off exits 3: it must not be restarted in a loop.
         kill(worker_pids(pair.runtime_dir)["beta"])
-        wait_for(lambda: stderr_lines(pair, "exited: beta (exit status 3"), 30, "exit 3")
+        wait_for(lambda: pair.said("worker exited (exit status 3", "beta"), 30, "exit 3")
         wait_for(lambda: "beta" not in worker_pids(pair.runtime_dir), 20, "beta worker gone")
         assert states(pair)["beta"] == "disabled by admin"
-        spawns = len(stderr_lines(pair, "spawned: 'beta'"))
+        spawns = len(pair.said("worker started", "beta"))
         assert spawns == 2  # the first start, and supervisord's restart after the kill
         await anyio.sleep(2.0)  # several [supervision] disabled_poll_s periods
-        assert len(stderr_lines(pair, "spawned: 'beta'")) == spawns
+        assert len(pair.said("worker started", "beta")) == spawns
         assert "beta" not in worker_pids(pair.runtime_dir)
         down = await client.call_tool("vms_query", {"instance": "beta", **QUERY})
         assert down.is_error and "disabled by admin" in text(down)
@@ -183,19 +178,13 @@ async def test_an_instance_that_keeps_failing_is_marked_failed_and_the_rest_serv
     tmp_path: Path, sim: Sim
 ) -> None:
     token = secret_file(tmp_path, "token", sim.token)
-    toml = f"""
-[supervision]
-failed_retry_s = 0.5
-failed_retry_max_s = 1
-
-[instances.alpha]
-url = "{sim.url}"
-token_file = "{token}"
-
-[instances.gone]
-url = "http://127.0.0.1:{free_port()}"
-token_file = "{token}"
-"""
+    toml = fleet_toml(
+        instances={
+            "alpha": instance(sim, token_file=token),
+            "gone": instance(f"http://127.0.0.1:{free_port()}", token_file=token),
+        },
+        supervision={"failed_retry_s": 0.5, "failed_retry_max_s": 1},
+    )
     with running(start_fleet(tmp_path, toml)) as fleet:
         ready = fleet.wait_ready(timeout_s=60, states=("ready", "failed"))
         assert ready == {"ready": True, "instances": {"alpha": "ready", "gone": "failed"}}
@@ -219,10 +208,8 @@ async def test_a_signal_stops_everything_quickly_and_cleanly(
     tmp_path: Path, sim: Sim, signum: int
 ) -> None:
     token = secret_file(tmp_path, "token", sim.token)
-    toml = "".join(
-        f'[instances.{name}]\nurl = "{sim.url}"\ntoken_file = "{token}"\n'
-        for name in ("alpha", "beta")
-    )
+    tables = {name: instance(sim, token_file=token) for name in ("alpha", "beta")}
+    toml = fleet_toml(instances=tables)
     with running(start_fleet(tmp_path, toml)) as fleet:
         fleet.wait_ready()
         async with http_client(mcp_url(fleet)) as client:  # links and sessions are open
@@ -300,7 +287,7 @@ def test_in_stdio_mode_stdout_carries_only_json_rpc(
             assert not ask("vms_query", {"instance": instance, **QUERY}).get("isError")
         # Make supervisord and a worker talk (restart logs) while MCP flows.
         kill(worker_pids(fleet.runtime_dir)["alpha"])
-        wait_for(lambda: stderr_lines(fleet, "spawned: 'alpha'")[1:], 30, "alpha respawned")
+        wait_for(lambda: fleet.said("worker started", "alpha")[1:], 30, "alpha respawned")
         ask("fleet_status", {})
         assert process.stdin is not None
         process.stdin.close()  # end of the session: the fleet stops by itself
@@ -310,5 +297,32 @@ def test_in_stdio_mode_stdout_carries_only_json_rpc(
     assert len(lines) >= 6  # initialize, status polls, three calls, a last status
     for line in lines:
         assert json.loads(line)["jsonrpc"] == "2.0", line
-    assert "INFO spawned: 'alpha'" in fleet.stderr()  # supervisord's log went to stderr
-    assert "connected to" in fleet.stderr()  # and so did the workers'
+    # supervisord's log and the workers' lines went to stderr, as the launcher's records
+    (started, *_) = fleet.said("worker started", "alpha")
+    assert started["component"] == "supervisord" and isinstance(started["pid"], int)
+    (connected, *_) = fleet.said("connected to", "alpha")
+    assert connected["component"] == "worker"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_in_stdio_mode_a_signal_stops_the_fleet_while_stdin_stays_open(
+    tmp_path: Path, sim: Sim, signum: int
+) -> None:
+    """`docker stop` on a `docker run -i` fleet: the client still holds stdin open, and a reader
+    blocked on it must not keep the launcher alive past the signal."""
+    token = secret_file(tmp_path, "token", sim.token)
+    toml = fleet_toml(instances={"alpha": instance(sim, token_file=token)})
+    with running(start_fleet(tmp_path, toml, listen=False, args=("--stdio",))) as fleet:
+        process = fleet.process
+        send_line(process, initialize(1, "signal-check", client_version="1"))
+        assert "result" in _receive(process, 1, [])
+        send_line(process, INITIALIZED)
+        wait_for(lambda: worker_pids(fleet.runtime_dir).get("alpha"), 30, "alpha started")
+        tree = descendants(process.pid)
+        code, elapsed = fleet.stop(signum)
+        assert process.stdin is not None and not process.stdin.closed  # stdin never ended
+    print(f"stopped by {signal.Signals(signum).name} in {elapsed:.2f}s")
+    assert code == 0
+    assert elapsed < 10  # Docker's default grace period before SIGKILL
+    assert [pid for pid in tree if Path(f"/proc/{pid}").exists()] == []
+    assert "Traceback" not in fleet.stderr()

@@ -337,7 +337,10 @@ async def test_an_invalid_file_changes_nothing(tmp_path: Path, sim: Sim) -> None
 async def test_clients_of_both_eras_hear_of_a_reload(tmp_path: Path, sim: Sim) -> None:
     token = secret_file(tmp_path, "token", sim.token)
     alpha = instance(sim, token_file=token)
-    toml = fleet_toml(instances={"alpha": alpha}, reload=SIGHUP_ONLY)
+    # The full tool list names the instances in each tool's `instance` enum (the compact one
+    # says them once, in fleet_status, while every instance offers the tool).
+    full = {"compact_tools": False}
+    toml = fleet_toml(instances={"alpha": alpha}, gateway=full, reload=SIGHUP_ONLY)
     notices: list[Any] = []
 
     async def on_message(message: Any) -> None:
@@ -353,7 +356,8 @@ async def test_clients_of_both_eras_hear_of_a_reload(tmp_path: Path, sim: Sim) -
             modern.listen(tools_list_changed=True) as subscription,
         ):
             assert enum_of(await legacy.list_tools()) == ["alpha"]
-            fleet.rewrite(fleet_toml(instances={"alpha": alpha, "beta": alpha}, reload=SIGHUP_ONLY))
+            both = {"alpha": alpha, "beta": alpha}
+            fleet.rewrite(fleet_toml(instances=both, gateway=full, reload=SIGHUP_ONLY))
             await anyio.to_thread.run_sync(sighup, fleet)
             with anyio.fail_after(20):
                 async for _event in subscription:

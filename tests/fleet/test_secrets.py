@@ -1,26 +1,42 @@
 """Secrets canary: one secret in a file, one in an environment variable, one HTTP client token
 in an environment variable. After a session of calls (good ones, failing ones, a restart, a
-revoked token), none of them appears in any output, file, argv or environment of the fleet."""
+revoked token), none of them appears in any output, file, argv or environment of the fleet.
+
+And the broker that hands env secrets to their worker, while workers restart and the fleet
+stops: every worker gets its secret, and no refusal is reported for a worker that is gone."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
 from support.clients import http_client, text
+from support.fakes import captured_logs
 from support.fleetfile import client, fleet_toml, instance
 from support.leaks import hits, live_places, written_places
 from support.pids import worker_pids
 from support.processes import (
     Fleet,
     Sim,
+    clean_env,
+    free_port,
     kill,
+    running,
+    scratch_dir,
     secret_file,
     sims_and_fleet,
+    start_fleet,
     wait_for,
 )
+
+from xo_mcp.core import RuntimeLayout
+from xo_mcp.fleet.secrets import SecretBroker
 
 pytestmark = pytest.mark.anyio
 
@@ -110,3 +126,122 @@ async def test_no_secret_leaks_anywhere(canary_fleet: tuple[Fleet, Sim, Sim]) ->
     assert places["stdout"] == b""
     assert b"refused" not in places["stderr"]  # every worker got its secret at first ask
     assert hits(places, CANARIES) == []
+
+
+# --- the broker and a worker's restarts (the race of "pid None") ------------------------------
+
+
+async def _ask(path: Path) -> bytes:
+    reader, writer = await asyncio.open_unix_connection(str(path))
+    answer = await reader.read()
+    writer.close()
+    return answer
+
+
+async def _broker_answer(
+    tmp_path: Path, pids: list[int | None], *, stopping: bool = False
+) -> tuple[bytes, list[dict[str, Any]], int]:
+    """What a worker (this process) gets when supervisord reports `pids` in turn; the warning
+    records written meanwhile; how many times the broker asked."""
+    layout = RuntimeLayout(tmp_path)
+    layout.instance_dir("lyon").mkdir(parents=True)
+    asked = 0
+
+    async def pid_of(name: str) -> int | None:
+        nonlocal asked
+        asked += 1
+        return pids[min(asked, len(pids)) - 1]
+
+    broker = SecretBroker({"lyon": "the-password"}, layout, pid_of, lambda: stopping)
+    with captured_logs() as lines:
+        await broker.start()
+        try:
+            answer = await _ask(layout.secret_socket("lyon"))
+        finally:
+            await broker.close()
+    return answer, [r for r in lines.records() if r["level"] == "warning"], asked
+
+
+async def test_a_pid_supervisord_does_not_report_yet_is_asked_again(tmp_path: Path) -> None:
+    answer, warnings, asked = await _broker_answer(tmp_path, [None, None, os.getpid()])
+    assert (answer, warnings, asked) == (b"the-password", [], 3)
+
+
+async def test_another_pid_is_refused_at_once(tmp_path: Path) -> None:
+    """A sibling asking: supervisord names another process for that instance."""
+    answer, warnings, asked = await _broker_answer(tmp_path, [os.getpid() + 100000])
+    assert (answer, asked) == (b"", 1)
+    assert [w["msg"] for w in warnings] == [
+        f"refused the lyon secret to pid {os.getpid()} "
+        f"(the lyon worker is pid {os.getpid() + 100000})"
+    ]
+
+
+async def test_while_the_fleet_stops_a_refusal_is_no_warning(tmp_path: Path) -> None:
+    answer, warnings, asked = await _broker_answer(tmp_path, [None], stopping=True)
+    assert (answer, warnings, asked) == (b"", [], 1)
+
+
+def _end_session_right_after_a_restart(base: Path) -> Fleet:
+    """A stdio fleet whose unreachable instance restarts every second or so; the client ends
+    its session (closes stdin) just after a restart, while the new worker asks for its secret.
+    That is how "refused the lyon secret to pid N (the lyon worker is pid None)" was seen:
+    the fleet was stopping, supervisord had already stopped and reaped that worker."""
+    toml = fleet_toml(
+        instances={
+            "lyon": instance(
+                f"http://127.0.0.1:{free_port()}", username="u", password_env="LYON_PASSWORD"
+            )
+        },
+        supervision={"failed_retry_s": 0.1, "failed_retry_max_s": 0.2},
+    )
+    env = clean_env(LYON_PASSWORD="lyon-password")
+    with running(start_fleet(base, toml, env=env, listen=False)) as fleet:
+        wait_for(lambda: len(fleet.said("worker started", "lyon")) >= 2, 30, interval_s=0.005)
+        time.sleep(0.05)
+        assert fleet.process.stdin is not None
+        fleet.process.stdin.close()
+        assert fleet.process.wait(timeout=20) == 0
+    return fleet
+
+
+def test_a_session_ending_while_a_worker_asks_for_its_secret_warns_of_nothing() -> None:
+    for attempt in range(3):  # before the fix, 3 of 8 such ends logged the refusal
+        with scratch_dir(f"xo-race{attempt}-") as base:
+            records = _end_session_right_after_a_restart(base).records()
+        refused = [r for r in records if "secret" in str(r.get("msg")) and r["level"] != "debug"]
+        assert refused == []
+        assert not [r for r in records if "missing" in str(r.get("msg"))]
+
+
+async def test_restarted_workers_get_their_secret_every_time(tmp_path: Path) -> None:
+    """Kill a password_env worker over and over while it serves: each new one gets its
+    secret from the launcher, none is refused, the instance comes back ready each time."""
+
+    def fleet_file(sims: dict[str, Sim]) -> tuple[str, dict[str, str]]:
+        toml = fleet_toml(
+            instances={"lyon": instance(sims["lyon"], username="u", password_env="LYON_PASSWORD")}
+        )
+        return toml, {"LYON_PASSWORD": "lyon-password"}
+
+    args = ("--username", "u", "--password", "lyon-password", "--no-token")
+    with sims_and_fleet(tmp_path, {"lyon": args}, fleet_file) as (fleet, _):
+        for _ in range(6):
+            before = worker_pids(fleet.runtime_dir)["lyon"]
+            kill(before)
+            wait_for(
+                lambda before=before: (
+                    worker_pids(fleet.runtime_dir).get("lyon") not in (None, before)
+                ),
+                30,
+                "a new lyon worker",
+            )
+            fleet.wait_ready(timeout_s=30)
+        async with http_client(f"{fleet.url}/mcp") as client:
+            result = await client.call_tool(
+                "vms_query", {"instance": "lyon", "operation": "GetVms", "limit": 1}
+            )
+        assert not result.is_error, text(result)
+        assert len(fleet.said("worker started", "lyon")) >= 7
+        assert fleet.said("refused the lyon secret") == []
+        assert not [r for r in fleet.records() if "did not hand over" in str(r.get("msg"))]

@@ -60,7 +60,8 @@ def test_every_line_of_the_templates_is_in_the_rendered_file() -> None:
 
 
 def test_supervisord_reads_the_rendered_example(tmp_path: Path) -> None:
-    (tmp_path / "control").mkdir()  # supervisord wants the directories of its own files
+    for folder in ("control", "logs"):  # supervisord wants the directories of its own files
+        (tmp_path / folder).mkdir()
     conf = tmp_path / "supervisord.conf"
     text = GOLDEN.read_text(encoding="utf-8").replace("/tmp/xo-mcp", str(tmp_path))
     conf.write_text(text, encoding="utf-8")

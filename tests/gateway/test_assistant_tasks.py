@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
-import mcp_types as types
 import pytest
 from support.assistant_tasks import TASKS, WITHOUT_A_HUMAN, World
-from support.assistants import FleetAssistant
-from support.clients import http_client
+from support.assistants import FleetAssistant, fleet_session
 from support.fleetfile import client, fleet_toml, instance
 from support.processes import FleetRig, Sim, secret_file, sims_and_fleet
 
@@ -51,16 +48,8 @@ def tasks_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TaskFleet]
 @pytest.mark.parametrize("task", list(TASKS))
 async def test_a_task_as_an_assistant_does_it(tasks_fleet: TaskFleet, task: str) -> None:
     assistant = FleetAssistant(instances=INSTANCES)
-    options: dict[str, Any] = {}
-    if task not in WITHOUT_A_HUMAN:
-
-        async def human(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-            assistant.asked.append(params.message)
-            return types.ElicitResult(action="accept", content={"confirm": True})
-
-        options["elicitation_callback"] = human
-    async with http_client(f"{tasks_fleet.url}/mcp", token=TOKEN, **options) as session:
-        assistant.client = session
+    human = task not in WITHOUT_A_HUMAN
+    async with fleet_session(f"{tasks_fleet.url}/mcp", TOKEN, assistant, human=human):
         world = World(tasks_fleet.sims, acting="staging", other="lab")
         await TASKS[task](assistant, world)
     assert assistant.exchanges  # the task spoke to the fleet, one call at least

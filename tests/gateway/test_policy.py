@@ -55,7 +55,13 @@ async def test_an_allow_list_keeps_only_its_tools_and_operations(
         tag = await tagger.call_tool(
             "vms_action", arguments(path, operation="PutVmTag", id=vm, tag="allowed")
         )
-    assert set(tools) - {"fleet_status"} == {"vms_query", "vms_action"}
+        described = None
+        if "describe_operation" in tools:  # the compact aggregated surface
+            described = await tagger.call_tool("describe_operation", {"operation": "StartVm"})
+    assert set(tools) - {"fleet_status", "describe_operation"} == {"vms_query", "vms_action"}
+    assert described is None or (
+        described.is_error and text(described).startswith("No operation 'StartVm'")
+    )
     assert set(operations(tools["vms_action"])) == {"PutVmTag", "DeleteVmTag"}
     assert "StartVm" not in (tools["vms_action"].description or "")
     assert start.is_error and text(start) == (

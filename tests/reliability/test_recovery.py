@@ -17,7 +17,6 @@ to a serving one. This file adds the processes' view and the figures.
 from __future__ import annotations
 
 import itertools
-import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -39,14 +38,19 @@ from support.processes import (
 
 pytestmark = pytest.mark.anyio
 
-SPAWNED = re.compile(r"^(\S+ \S+) INFO spawned: 'late' with pid", re.MULTILINE)
 SLOW_500 = "route=GET /mcp/status,latency_ms=1500,error_rate=1"
 OBSERVE_S = 8.0
 
 
 def spawn_times(fleet: Fleet) -> list[float]:
-    """supervisord's own timestamps of every start of the `late` worker, from the first."""
-    stamps = [datetime.strptime(s, "%Y-%m-%d %H:%M:%S,%f") for s in SPAWNED.findall(fleet.stderr())]
+    """supervisord's own timestamps of every start of the `late` worker (its "spawned" lines,
+    as the launcher relays them), from the first."""
+    starts = [
+        record
+        for record in fleet.said("worker started", instance="late")
+        if record["component"] == "supervisord"
+    ]
+    stamps = [datetime.fromisoformat(record["ts"].replace("Z", "+00:00")) for record in starts]
     return [(stamp - stamps[0]).total_seconds() for stamp in stamps]
 
 

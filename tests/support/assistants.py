@@ -13,16 +13,19 @@ Every call is recorded (`Exchange`): the benchmark counts calls and bytes per ta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import mcp_types as types
 from mcp import Client
 from mcp.shared.exceptions import MCPError
+
+from support.clients import http_client
 
 TOKEN = re.compile(r'confirm_token: "([^"]+)"')
 TASK_ID = re.compile(r'"taskId":\s*"([^"]+)"')
@@ -129,6 +132,25 @@ class FleetAssistant(Assistant):
 
     def waiting(self, arguments: dict[str, Any]) -> dict[str, Any]:
         return {**arguments, "wait": True}  # the gateway follows the task, with progress
+
+
+@contextlib.asynccontextmanager
+async def fleet_session(
+    url: str, bearer: str, assistant: FleetAssistant, *, human: bool
+) -> AsyncIterator[FleetAssistant]:
+    """`assistant` on the fleet's aggregated surface at `url`; with `human`, a person accepts
+    every confirmation the fleet asks for (elicitation), and what they were asked is kept."""
+    options: dict[str, Any] = {}
+    if human:
+
+        async def accept(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+            assistant.asked.append(params.message)
+            return types.ElicitResult(action="accept", content={"confirm": True})
+
+        options["elicitation_callback"] = accept
+    async with http_client(url, token=bearer, **options) as session:
+        assistant.client = session
+        yield assistant
 
 
 @dataclass

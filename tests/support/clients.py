@@ -29,9 +29,15 @@ async def stdio_client(
 
 @asynccontextmanager
 async def http_client(
-    url: str, *, token: str | None = None, mode: str = LEGACY, **options: Any
+    url: str,
+    *,
+    token: str | None = None,
+    mode: str = LEGACY,
+    headers: dict[str, str] | None = None,
+    **options: Any,
 ) -> AsyncIterator[Client]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    """An SDK client on Streamable HTTP; `headers` go with every request (e.g. traceparent)."""
+    headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
     async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(60, read=300)) as http:
         transport = streamable_http_client(url, http_client=http)
         async with Client(transport, mode=mode, cache=None, **options) as client:

@@ -259,7 +259,11 @@ async def test_audit_lines_on_stderr(fresh_sim: Sim, tmp_path: Path) -> None:
         assert line["client"] == "local" and {"ts", "level", "component"} <= set(line)
         if line["outcome"] != "refused":  # a token that matches nothing names no request
             assert {"method", "path"} <= set(line)
-    assert lines[1] | {"ts": "", "duration_ms": 0} == {
+    # Each tools/call has its own request id, on its every line (and sent to XO).
+    ids = [line["request_id"] for line in lines]
+    assert all(re.fullmatch(r"[0-9a-f]{16}", found) for found in ids)
+    assert len(set(ids)) == len(ids)  # the preview and the confirmed run are two calls
+    assert lines[1] | {"ts": "", "duration_ms": 0, "request_id": ""} == {
         "ts": "",
         "level": "info",
         "component": "audit",
@@ -274,6 +278,7 @@ async def test_audit_lines_on_stderr(fresh_sim: Sim, tmp_path: Path) -> None:
         "duration_ms": 0,
         "instance": "audited",
         "status": 204,
+        "request_id": "",
     }
     assert lines[2]["detail"].startswith("Invalid or expired confirmation token")
     assert lines[4]["body_keys"] == ["name", "password"] and lines[4]["status"] == 201

@@ -24,7 +24,7 @@ def test_kill_switch_at_start_exits_3(fresh_sim: Sim) -> None:
     fresh_sim.set_mcp(False)
     result = run_worker(worker_env(fresh_sim))
     assert result.returncode == EXIT_MCP_DISABLED == 3
-    assert result.stderr.strip() == "xo-mcp: MCP disabled by admin"
+    assert result.stderr.strip() == "xo-mcp: ERROR: MCP disabled by admin"
     assert result.stdout == ""
 
 
@@ -40,7 +40,8 @@ def test_unreachable_xo_names_the_url_and_the_cause() -> None:
     result = run_worker(clean_env(XO_URL=url, XO_TOKEN="t"))
     assert result.returncode == EXIT_UNAVAILABLE
     assert result.stderr.strip() == (
-        f"xo-mcp: Unable to reach XO server at {url} to verify MCP status: connection refused"
+        f"xo-mcp: ERROR: Unable to reach XO server at {url} to verify MCP status: "
+        "connection refused"
     )
 
 

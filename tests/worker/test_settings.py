@@ -12,6 +12,7 @@ import pytest
 from support.processes import PYTHON, clean_env
 
 from xo_mcp.wire.exits import EXIT_CONFIG
+from xo_mcp.worker import settings as settings_module
 from xo_mcp.worker.settings import (
     DEFAULT_DOCS_URL,
     DEFAULT_MAX_RESPONSE_CHARS,
@@ -133,29 +134,93 @@ def test_a_secret_and_its_file_contradict(tmp_path: Path) -> None:
     assert "XO_TOKEN and XO_TOKEN_FILE are both set" in problem
 
 
-def test_secret_from_the_fleet_launcher_socket(tmp_path: Path) -> None:
-    path = tmp_path / "secret.sock"
+def launcher_socket(path: Path, answers: list[bytes]) -> threading.Thread:
+    """A stand-in for the launcher's secret socket: one answer per connection (b"": refused)."""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
-    server.listen(1)
+    server.listen(len(answers))
 
     def serve() -> None:
-        connection, _ = server.accept()
-        with connection:
-            connection.sendall(b"socket-token\n")
+        with server:
+            for answer in answers:
+                connection, _ = server.accept()
+                with connection:
+                    connection.sendall(answer)
 
     thread = threading.Thread(target=serve)
     thread.start()
-    try:
-        env = {
-            "XO_URL": URL,
-            "XO_MCP_SECRET_SOCKET": str(path),
-            "XO_MCP_SECRET_KIND": "token",
-        }
-        assert load_settings(env).credentials.token == "socket-token"
-    finally:
-        thread.join(5)
-        server.close()
+    return thread
+
+
+def test_secret_from_the_fleet_launcher_socket(tmp_path: Path) -> None:
+    path = tmp_path / "secret.sock"
+    thread = launcher_socket(path, [b"socket-token\n"])
+    env = {"XO_URL": URL, "XO_MCP_SECRET_SOCKET": str(path), "XO_MCP_SECRET_KIND": "token"}
+    assert load_settings(env).credentials.token == "socket-token"
+    thread.join(5)
+
+
+def test_a_refused_secret_is_asked_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The launcher may refuse while supervisord reports no pid for the worker yet."""
+    monkeypatch.setattr(settings_module, "SECRET_RETRY_S", 0.01)
+    path = tmp_path / "secret.sock"
+    thread = launcher_socket(path, [b"", b"", b"the-password"])
+    env = {
+        "XO_URL": URL,
+        "XO_USERNAME": "u",
+        "XO_MCP_SECRET_SOCKET": str(path),
+        "XO_MCP_SECRET_KIND": "password",
+    }
+    assert load_settings(env).credentials.password == "the-password"
+    thread.join(5)
+
+
+def test_a_secret_refused_every_time_is_named_by_its_fleet_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not "XO_PASSWORD missing" (the fleet file set password_env): what happened, by key."""
+    monkeypatch.setattr(settings_module, "SECRET_RETRY_S", 0.01)
+    path = tmp_path / "secret.sock"
+    thread = launcher_socket(path, [b""] * settings_module.SECRET_ATTEMPTS)
+    env = {
+        "XO_URL": URL,
+        "XO_USERNAME": "u",
+        "XO_MCP_SECRET_SOCKET": str(path),
+        "XO_MCP_SECRET_KIND": "password",
+        "XO_MCP_FLEET_KEYS": "XO_PASSWORD=instances.lyon.password_env,XO_URL=instances.lyon.url",
+    }
+    (problem,) = problems_of(env)
+    thread.join(5)
+    assert problem == (
+        "the fleet launcher did not hand over the password (instances.lyon.password_env) after "
+        f"{settings_module.SECRET_ATTEMPTS} attempts; its log says why"
+    )
+    assert "XO_PASSWORD" not in problem
+
+
+def test_in_a_fleet_problems_name_the_fleet_files_keys(tmp_path: Path) -> None:
+    keys = "XO_URL=instances.a.url,XO_TOKEN_FILE=instances.a.token_file,"
+    keys += "XO_TOKEN=instances.a.token_file"
+    missing = tmp_path / "nope"
+    problems = problems_of(
+        {"XO_URL": "xo.example.com", "XO_TOKEN_FILE": str(missing), "XO_MCP_FLEET_KEYS": keys}
+    )
+    assert problems[0] == (
+        "instances.a.url='xo.example.com' is not an http(s) URL such as https://xo.example.com"
+    )
+    assert problems[1].startswith(f"instances.a.token_file: {missing}")
+    assert not any("XO_" in problem for problem in problems)
+    settings = load_settings({"XO_URL": URL, "XO_TOKEN": "t", "XO_MCP_FLEET_KEYS": keys})
+    assert settings.name_of("XO_TOKEN") == "instances.a.token_file"
+    assert settings.name_of("XO_CA_BUNDLE") == "XO_CA_BUNDLE"  # not given: the variable
+
+
+def test_deny_unknown_is_warn_or_error() -> None:
+    assert load_settings({"XO_URL": URL, "XO_TOKEN": "t"}).deny_unknown == "warn"
+    env = {"XO_URL": URL, "XO_TOKEN": "t", "XO_MCP_DENY_UNKNOWN": "error"}
+    assert load_settings(env).deny_unknown == "error"
+    (problem,) = problems_of({**env, "XO_MCP_DENY_UNKNOWN": "strict"})
+    assert problem == "XO_MCP_DENY_UNKNOWN='strict' must be warn or error"
 
 
 def test_control_characters_in_credentials_are_refused() -> None:

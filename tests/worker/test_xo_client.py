@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from xo_mcp import logs
 from xo_mcp.worker.docs import html_to_text
 from xo_mcp.worker.settings import Credentials, WorkerSettings
 from xo_mcp.worker.xo_client import (
@@ -56,6 +57,41 @@ async def test_every_request_carries_the_mcp_header_and_the_token() -> None:
     assert "authorization" not in request.headers
     assert str(request.url) == "http://xo.test/rest/v0/vms?markdown=true"  # empty values dropped
     assert (answer.status, answer.text, answer.is_json) == (200, "| a |", False)
+
+
+async def test_within_a_call_requests_carry_its_request_id() -> None:
+    """The gateway's id for the call follows it to XO (and to XO's and proxies' logs)."""
+    seen: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return json_response(200, [])
+
+    xo = client(handler)
+    await xo.request("GET", "/vms")
+    with logs.bound(client="ops", request_id="5f2c9a1e0b7d4c38"):
+        await xo.request("GET", "/hosts")
+    outside, inside = seen
+    assert "x-request-id" not in outside.headers
+    assert inside.headers["x-request-id"] == "5f2c9a1e0b7d4c38"
+    assert "traceparent" not in inside.headers  # traces are off
+
+
+async def test_messages_name_the_fleet_key_the_setting_came_from() -> None:
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return json_response(401, {"error": "nope"})
+
+    keys = {"XO_TOKEN": "instances.lyon.token_file", "XO_URL": "instances.lyon.url"}
+    with pytest.raises(XoRequestError) as caught:
+        await client(handler, replace(TOKEN, names=keys)).request("GET", "/vms")
+    assert str(caught.value) == (
+        "Authentication failed: check instances.lyon.token_file — the token may have expired "
+        "or been revoked."
+    )
+    basic = {"XO_USERNAME": "instances.l.username", "XO_PASSWORD": "instances.l.password_env"}
+    with pytest.raises(XoRequestError) as caught:
+        await client(handler, replace(BASIC, names=basic)).request("GET", "/vms")
+    assert "check instances.l.username and instances.l.password_env." in str(caught.value)
 
 
 async def test_basic_auth_and_json_body() -> None:

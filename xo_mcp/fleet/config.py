@@ -7,12 +7,14 @@ problem at once, each with its TOML key path and, where it can be found, its lin
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 import re
 import tomllib
+import types
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 import tomli_w
@@ -106,10 +108,27 @@ class ProxyOverride(_Strict):
         return None if value is None else _http_url(value, "a proxy")
 
 
+DenyUnknown = Literal["warn", "error"]
+
+
 class DefaultSettings(_Strict):
     timeout_s: float = Field(default=30.0, gt=0, le=600)
     actions: bool = False
     deny: list[str] = Field(default_factory=list)
+    # A deny entry that names no operation of XO's spec: a warning, or a worker that refuses
+    # to start (a typo must not leave the operation offered).
+    deny_unknown: DenyUnknown = "warn"
+
+
+class TelemetrySettings(_Strict):
+    """OpenTelemetry traces, off unless an endpoint is given."""
+
+    otlp_endpoint: str | None = None  # OTLP over HTTP, e.g. http://otel-collector:4318
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value, "otlp_endpoint")
 
 
 class SupervisionSettings(_Strict):
@@ -143,6 +162,7 @@ class InstanceSettings(_Strict):
     password_env: EnvName | None = None
     actions: bool | None = None
     deny: list[str] | None = None
+    deny_unknown: DenyUnknown | None = None
     timeout_s: float | None = Field(default=None, gt=0, le=600)
     proxy: ProxyOverride | None = None
     ca_bundle: FilePath | None = None
@@ -346,6 +366,10 @@ class GatewaySettings(ClientLimitSettings):
 class Fleet(_Strict):
     sandbox: Literal["required", "warn", "off"] = "warn"
     runtime_dir: FilePath = Path(DEFAULT_RUNTIME_DIR)
+    # Every line on stderr: "auto" is text on a terminal, JSON lines anywhere else.
+    log_format: Literal["auto", "text", "json"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     defaults: DefaultSettings = Field(default_factory=DefaultSettings)
     supervision: SupervisionSettings = Field(default_factory=SupervisionSettings)
@@ -378,6 +402,16 @@ class Fleet(_Strict):
     def timeout_of(self, name: str) -> float:
         own = self.instances[name].timeout_s
         return self.defaults.timeout_s if own is None else own
+
+    def deny_unknown_of(self, name: str) -> DenyUnknown:
+        own = self.instances[name].deny_unknown
+        return self.defaults.deny_unknown if own is None else own
+
+    def deny_key_of(self, name: str) -> str:
+        """Where an instance's deny list was written (for messages that name fleet keys)."""
+        return (
+            f"instances.{name}.deny" if self.instances[name].deny is not None else ("defaults.deny")
+        )
 
 
 class FleetError(Exception):
@@ -433,6 +467,9 @@ def _message(error: Any) -> str:
         key = error["loc"][-1]
         return f"secrets are never written in the file: use {key}_file or {key}_env"
     if kind == "extra_forbidden":
+        guess = _nearest_key(error["loc"])
+        if guess:
+            return f"unknown key; did you mean {guess!r}? (see configs/fleet.example.toml)"
         return "unknown key (check the spelling; see configs/fleet.example.toml)"
     if kind == "missing":
         return "required key is missing"
@@ -447,7 +484,52 @@ def _message(error: Any) -> str:
     return message
 
 
-def _problems(error: ValidationError, path: str, lines: KeyLines) -> list[str]:
+def _model_in(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The model a field holds, and whether a key or an index comes first (dict, list)."""
+    origin = get_origin(annotation)
+    if origin in (dict, list):
+        return _model_in(get_args(annotation)[-1])[0], True
+    if origin in (Union, types.UnionType, Annotated):
+        for arg in get_args(annotation):
+            model, keyed = _model_in(arg)
+            if model is not None:
+                return model, keyed
+        return None, False
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    return None, False
+
+
+def _nearest_key(loc: tuple[int | str, ...]) -> str | None:
+    """The key of the table at `loc[:-1]` closest to the unknown `loc[-1]`, if one is close."""
+    model: type[BaseModel] | None = Fleet
+    keyed = False
+    for part in loc[:-1]:
+        if keyed:
+            keyed = False
+            continue
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            return None
+        model, keyed = _model_in(model.model_fields[part].annotation)
+    if model is None:
+        return None
+    key, fields = str(loc[-1]), list(model.model_fields)
+    # `timeout` for `timeout_s`, `https_proxy` for `https`: one holds the other.
+    holding = [field for field in fields if field in key or key in field]
+    if holding:
+        return max(holding, key=len)
+    found = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+Loc = tuple[str | int, ...]
+# Where a secret comes from: its key path, and a file or an environment variable.
+SecretSource = tuple[Loc, Path | None, str | None]
+# A problem and the line it is on (0: unknown), so that they can be listed in line order.
+Located = tuple[int, str]
+
+
+def _problems(error: ValidationError, path: str, lines: KeyLines) -> list[Located]:
     problems = []
     for item in error.errors():
         loc = tuple(
@@ -457,15 +539,15 @@ def _problems(error: ValidationError, path: str, lines: KeyLines) -> list[str]:
     return problems
 
 
-Loc = tuple[str | int, ...]
-# Where a secret comes from: its key path, and a file or an environment variable.
-SecretSource = tuple[Loc, Path | None, str | None]
-
-
-def _where(path: str, lines: KeyLines, loc: Loc, problem: str) -> str:
+def _where(path: str, lines: KeyLines, loc: Loc, problem: str) -> Located:
     line = lines.find(loc)
     where = f"{path}:{line}" if line else path
-    return f"{where}: {_loc_text(loc)}: {problem}"
+    return line or 0, f"{where}: {_loc_text(loc)}: {problem}"
+
+
+def _in_line_order(problems: list[Located]) -> list[str]:
+    """By line (the file's own order), those without a line first; ties keep their order."""
+    return [text for _, text in sorted(problems, key=lambda item: item[0])]
 
 
 def _reference_problems(
@@ -659,14 +741,15 @@ def parse_fleet(
             found += _secret_problems(_secret_sources(instances, clients), sandboxed, env)
         problems = _problems(error, path, lines)
         problems += [_where(path, lines, loc, problem) for loc, problem in found]
-        raise FleetError(path, problems) from None
+        raise FleetError(path, _in_line_order(problems)) from None
     clients = dict(enumerate(fleet.gateway.clients))
     located = _reference_problems(fleet.instances, clients)
     if check_secrets:
         sources = _secret_sources(fleet.instances, clients, fleet.gateway)
         located += _secret_problems(sources, fleet.sandbox != "off", env)
     if located:
-        raise FleetError(path, [_where(path, lines, loc, problem) for loc, problem in located])
+        problems = [_where(path, lines, loc, problem) for loc, problem in located]
+        raise FleetError(path, _in_line_order(problems))
     return fleet
 
 

@@ -1,5 +1,10 @@
 """`xo-mcp-fleet demo`: the real fleet (launcher, supervisord, workers, gateway) on two embedded
 simulated XO servers, so anyone can try xo-mcp without an XO at hand.
+
+It serves the HTTP port wherever it runs (a terminal, `make demo > demo.log 2>&1 &`, a
+container) and prints what a client needs; `--stdio` serves MCP on stdin/stdout instead. In a
+container it prints what works from the host: the published port and `docker run` commands,
+never paths inside the container.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 import tomli_w
 
+from xo_mcp import __version__
 from xo_mcp.asgi import serve_asgi
 from xo_mcp.core import ListenAddress
 from xo_mcp.fleet.config import parse_fleet
@@ -30,6 +36,25 @@ from xo_mcp.sockets import tcp_listener
 
 DEFAULT_LISTEN = ListenAddress("127.0.0.1", 8080)
 STAGING_PASSWORD_ENV = "XO_DEMO_STAGING_PASSWORD"  # noqa: S105 (a variable name, not a value)
+IMAGE = f"xo-mcp:{__version__}"
+CONTAINER_ENV = "XO_MCP_DEMO_IN_CONTAINER"  # "1" or "0": overrides the detection
+
+
+def in_container(root: Path = Path("/"), pid: int | None = None) -> bool:
+    """Docker (`/.dockerenv`), Podman (`/run/.containerenv`), or PID 1 on a read-only root (how
+    the image runs under Kubernetes and `docker run --read-only`); $XO_MCP_DEMO_IN_CONTAINER
+    says otherwise (a development container whose ports are the host's, say)."""
+    forced = os.environ.get(CONTAINER_ENV)
+    if forced in ("0", "1"):
+        return forced == "1"
+    if (root / ".dockerenv").exists() or (root / "run" / ".containerenv").exists():
+        return True
+    if (os.getpid() if pid is None else pid) != 1:
+        return False
+    try:
+        return bool(os.statvfs(root).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _bind_loopback(port: int = 0) -> socket.socket:
@@ -113,42 +138,78 @@ def _fleet_command() -> str:
     return shutil.which("xo-mcp-fleet") or "xo-mcp-fleet"
 
 
-def _instructions(
-    config: Path, stdio_config: Path, listen: ListenAddress | None, client_token: str
-) -> str:
-    stdio_entry = {
-        "mcpServers": {
-            "xo-fleet": {
-                "command": _fleet_command(),
-                "args": ["run", "--stdio", "--config", str(stdio_config)],
-                "env": {STAGING_PASSWORD_ENV: os.environ.get(STAGING_PASSWORD_ENV, "")},
-            }
+def _http_lines(listen: ListenAddress, client_token: str, container: bool) -> list[str]:
+    """How to reach the port: this machine's URL, or the host's when in a container."""
+    if container and listen.is_loopback:
+        return [
+            "",
+            f"This container's {listen.host} is not your host's: the port cannot be reached from",
+            "outside. To use the demo from the host, publish it on the host's loopback:",
+            f"  docker run --rm -p 127.0.0.1:{listen.port}:{listen.port} {IMAGE} demo "
+            f"--listen 0.0.0.0:{listen.port}",
+        ]
+    wildcard = listen.host in ("0.0.0.0", "::")  # noqa: S104 (recognised, not bound)
+    base = f"http://127.0.0.1:{listen.port}" if container or wildcard else f"http://{listen}"
+    url = f"{base}/mcp"
+    lines = ["", "HTTP (Streamable HTTP, bearer token):"]
+    if container:
+        lines.append(f"  (from the host, when run with -p 127.0.0.1:{listen.port}:{listen.port})")
+    lines += [
+        f"  fleet:        {url}",
+        f"  one instance: {base}/instances/production/mcp",
+        f"  token:        {client_token}",
+        f"  Claude Code:  claude mcp add --transport http xo-fleet {url} "
+        f'--header "Authorization: Bearer {client_token}"',
+        f"  health:       curl {base}/readyz ; curl {base}/metrics",
+    ]
+    return lines
+
+
+def _stdio_lines(stdio_config: Path, container: bool) -> list[str]:
+    """A Claude Desktop entry: this machine's command and files, or `docker run -i` of the
+    image (the container's paths mean nothing on the host)."""
+    entry: dict[str, Any]
+    if container:
+        entry = {"command": "docker", "args": ["run", "-i", "--rm", IMAGE, "demo", "--stdio"]}
+        heading = "stdio (Claude Desktop: a demo of its own in a container per session):"
+    else:
+        entry = {
+            "command": _fleet_command(),
+            "args": ["run", "--stdio", "--config", str(stdio_config)],
+            "env": {STAGING_PASSWORD_ENV: os.environ.get(STAGING_PASSWORD_ENV, "")},
         }
-    }
+        heading = "stdio (a second fleet on the same simulators, for Claude Desktop's config):"
+    return ["", heading, json.dumps({"mcpServers": {"xo-fleet": entry}}, indent=2)]
+
+
+def _stop_line(interactive: bool, container: bool) -> str:
+    if interactive:
+        return "Press Ctrl-C to stop."
+    if container:
+        return "Stop it with `docker stop` (or Ctrl-C where it runs with -it)."
+    return f"Stop it with `kill {os.getpid()}` (SIGTERM or SIGINT)."
+
+
+def instructions(
+    config: Path,
+    stdio_config: Path,
+    listen: ListenAddress | None,
+    client_token: str,
+    *,
+    container: bool = False,
+    interactive: bool = True,
+) -> str:
+    """What the demo prints: how to connect a client, and how to stop it."""
     lines = [
         "",
         "xo-mcp demo: two simulated XO instances (production: read-only, staging: actions on)",
-        f"  fleet file: {config}",
     ]
+    if not container:
+        lines.append(f"  fleet file: {config}")
     if listen is not None:
-        url = f"http://{listen}/mcp"
-        lines += [
-            "",
-            "HTTP (Streamable HTTP, bearer token):",
-            f"  fleet:       {url}",
-            f"  one instance: http://{listen}/instances/production/mcp",
-            f"  token:       {client_token}",
-            f"  Claude Code: claude mcp add --transport http xo-fleet {url} "
-            f'--header "Authorization: Bearer {client_token}"',
-            f"  health:      curl http://{listen}/readyz ; curl http://{listen}/metrics",
-        ]
-    lines += [
-        "",
-        "stdio (a second fleet on the same simulators, for Claude Desktop's config):",
-        json.dumps(stdio_entry, indent=2),
-        "",
-        "Press Ctrl-C to stop.",
-    ]
+        lines += _http_lines(listen, client_token, container)
+    lines += _stdio_lines(stdio_config, container)
+    lines += ["", _stop_line(interactive, container)]
     return "\n".join(lines)
 
 
@@ -174,11 +235,15 @@ async def _demo(stdio: bool, listen: ListenAddress | None, root: Path) -> int:
     config = root / "fleet.toml"
     config.write_text(tomli_w.dumps(document), encoding="utf-8")
     stdio_config = _stdio_config(root, document)
-    print(
-        _instructions(config, stdio_config, http_listen, client_token),
-        file=sys.stderr if stdio else sys.stdout,
-        flush=True,
+    text = instructions(
+        config,
+        stdio_config,
+        http_listen,
+        client_token,
+        container=in_container(),
+        interactive=sys.stdin is not None and sys.stdin.isatty(),
     )
+    print(text, file=sys.stderr if stdio else sys.stdout, flush=True)
     fleet = parse_fleet(config.read_text(encoding="utf-8"), str(config))
     servers = [
         asyncio.ensure_future(serve_asgi(sim, sockets[name])) for name, sim in simulators.items()

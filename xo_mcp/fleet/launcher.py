@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import select
 import signal
 import sys
 import time
@@ -21,12 +20,13 @@ from collections.abc import Awaitable, MutableMapping
 from pathlib import Path
 from typing import Any, NoReturn
 
-from xo_mcp import logs, sandbox
+from xo_mcp import logs, sandbox, telemetry
 from xo_mcp.core import Registry, RuntimeLayout
 from xo_mcp.fleet.config import Fleet
 from xo_mcp.fleet.control import StatusSocket, fleet_status, live_pids
 from xo_mcp.fleet.handoff import gateway_setup
 from xo_mcp.fleet.reaper import Reaper
+from xo_mcp.fleet.relay import Relay, log_pipe, make_pipes
 from xo_mcp.fleet.reload import Reloader, RunningFleet
 from xo_mcp.fleet.render import render_supervisord_conf
 from xo_mcp.fleet.runtime import prepare_instance, private_dir, write_private
@@ -99,6 +99,7 @@ class Launcher:
         self._env_values: dict[str, str] = {}
         self._password = secrets.token_urlsafe(32)
         self._tasks: list[asyncio.Task[Any]] = []
+        self.relay: Relay | None = None
 
     def _harden(self) -> None:
         sandbox.make_non_dumpable()
@@ -107,11 +108,20 @@ class Launcher:
 
     async def run(self) -> int:
         self._harden()
+        endpoint = self.fleet.telemetry.otlp_endpoint
+        telemetry.configure("xo-mcp-fleet", telemetry.traces_url(endpoint) if endpoint else None)
+        try:
+            return await self._run()
+        finally:
+            telemetry.shutdown()
+
+    async def _run(self) -> int:
         values = self._env_values = take_env_values(self.fleet, self.environ)
         secrets_by_instance = env_secrets(self.fleet, values)
         base_env = worker_base_env(self.environ, self.layout)
         try:
             prepare_runtime(self.fleet, self.layout)
+            pipes = make_pipes(self.layout, self.fleet.instances)  # the workers' output
         except OSError as error:
             logs.log(
                 f"cannot prepare the runtime directory {self.layout.root}: {error}. It must be "
@@ -130,11 +140,11 @@ class Launcher:
             loop.add_signal_handler(signum, self._on_signal, signum)
         supervisord = self.supervisord = Supervisord(self.layout, password)
         # The broker listens before any worker starts: a worker asks for its secret at once.
-        broker = SecretBroker(secrets_by_instance, self.layout, self._pid_of)
+        broker = SecretBroker(secrets_by_instance, self.layout, self._pid_of, self.stop.is_set)
         await broker.start()
-        relay: _Relay | None = None
+        relay: Relay | None = None
         try:
-            relay = _Relay(supervisord.start(base_env), loop)
+            relay = self.relay = Relay(loop, supervisord.start(base_env), pipes)
             assert supervisord.process is not None
             reaper.watch(supervisord.process.pid, self._supervisor_exited)
             reaper.reap()  # in case it already died
@@ -148,6 +158,10 @@ class Launcher:
             await broker.close()
             if relay is not None:
                 relay.close()
+            else:
+                for fd in (fd for ends in pipes.values() for fd in ends):
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
             for signum in STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
             reaper.reap()
@@ -230,6 +244,7 @@ class Launcher:
             broker,
             self.environ,
             self._env_values,
+            self.relay,
         )
         reloader = self.reloader = Reloader(self.config, self.fleet, running)
         gateway.metrics.collectors.append(reloader.stats.metric_lines)
@@ -275,61 +290,9 @@ class Launcher:
         for name in fleet.instances:
             with contextlib.suppress(OSError):
                 self.layout.worker_socket(name).unlink(missing_ok=True)
+                log_pipe(self.layout, name).unlink(missing_ok=True)  # open ones read on
         with contextlib.suppress(OSError):
             self.layout.config.unlink()
-
-
-class _Relay:
-    """Copies supervisord's output (its log and every worker's) to the launcher's stderr."""
-
-    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop) -> None:
-        self._fd = fd
-        self._loop = loop
-        self._partial = b""  # whole lines only: the launcher's own lines go in between
-        os.set_blocking(fd, False)
-        loop.add_reader(fd, self._copy)
-
-    def _copy(self) -> bool:
-        """Copy what is there; False once nothing more can come (or comes right now)."""
-        try:
-            data = os.read(self._fd, 65536)
-        except BlockingIOError:
-            return False
-        except OSError:
-            data = b""
-        if not data:
-            self._loop.remove_reader(self._fd)
-            return False
-        lines, newline, self._partial = (self._partial + data).rpartition(b"\n")
-        if newline:
-            _write_all(2, lines + newline)
-        if len(self._partial) > 65536:  # no newline in sight: do not hold on to it
-            _write_all(2, self._partial)
-            self._partial = b""
-        return True
-
-    def close(self) -> None:
-        """After supervisord exited: copy what is left, then let go."""
-        if self._fd < 0:
-            return
-        self._loop.remove_reader(self._fd)
-        while self._copy():
-            pass
-        if self._partial:
-            _write_all(2, self._partial + b"\n")
-        os.close(self._fd)
-        self._fd = -1
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view) :]
-        except BlockingIOError:
-            select.select([], [fd], [], 1.0)
-        except OSError:
-            return  # stderr is gone: nowhere left to report to
 
 
 def run_fleet(fleet: Fleet, serving: Serving, config: Path | None = None) -> NoReturn:

@@ -37,6 +37,7 @@ from xo_mcp.fleet.changes import (
 )
 from xo_mcp.fleet.config import Fleet, FleetError, parse_fleet, read_fleet_text, serving_problems
 from xo_mcp.fleet.handoff import client_directory
+from xo_mcp.fleet.relay import Relay, make_pipes
 from xo_mcp.fleet.render import program_sections, render_supervisord_conf
 from xo_mcp.fleet.runtime import prepare_instance, write_private
 from xo_mcp.fleet.secrets import SecretBroker, client_tokens, env_secrets, take_env_values
@@ -112,6 +113,7 @@ class RunningFleet:
     broker: SecretBroker
     environ: MutableMapping[str, str]
     env_values: dict[str, str]  # every `*_env` value taken so far, by variable
+    relay: Relay | None  # where a new worker's output is read
 
 
 class Reloader:
@@ -310,5 +312,7 @@ class Reloader:
         running = self.running
         running.registry.add(name, fleet.instances[name].url)
         await running.gateway.add_instance(name)
+        if running.relay is not None:  # before supervisord opens the worker's FIFO
+            running.relay.add(name, make_pipes(running.layout, [name])[name])
         await running.supervisord.add_group(name)
         logs.log("added to the fleet: worker starting", instance=name)

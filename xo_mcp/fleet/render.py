@@ -16,6 +16,7 @@ from string import Template
 
 from xo_mcp.core import RuntimeLayout
 from xo_mcp.fleet.config import Fleet, InstanceSettings
+from xo_mcp.fleet.relay import log_pipe
 from xo_mcp.wire.exits import EXIT_MCP_DISABLED, EXIT_UNAVAILABLE
 
 PROXY_KEYS = ("http_proxy", "https_proxy", "no_proxy")
@@ -76,8 +77,42 @@ def worker_environment(fleet: Fleet, name: str, layout: RuntimeLayout) -> dict[s
         env["XO_CA_BUNDLE"] = str(instance.ca_bundle)
     if instance.tls_insecure:
         env["XO_TLS_INSECURE"] = "1"
+    env["XO_MCP_DENY_UNKNOWN"] = fleet.deny_unknown_of(name)
+    if fleet.telemetry.otlp_endpoint is not None:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = fleet.telemetry.otlp_endpoint
     env.update(_proxy_env(instance))
+    env["XO_MCP_FLEET_KEYS"] = ",".join(f"{k}={v}" for k, v in fleet_keys(fleet, name).items())
     return env
+
+
+def fleet_keys(fleet: Fleet, name: str) -> dict[str, str]:
+    """The fleet-file key behind each variable, so that the worker's messages name what the
+    operator wrote (`instances.lyon.password_env`), not a variable they never saw."""
+    instance = fleet.instances[name]
+    table = f"instances.{name}"
+    secret_key = next(
+        key
+        for key in ("token_file", "token_env", "password_file", "password_env")
+        if getattr(instance, key) is not None
+    )
+    keys = {
+        "XO_URL": f"{table}.url",
+        "XO_USERNAME": f"{table}.username",
+        "XO_CA_BUNDLE": f"{table}.ca_bundle",
+        "XO_TLS_INSECURE": f"{table}.tls_insecure",
+        "XO_MCP_DENY_LIST": fleet.deny_key_of(name),
+        "XO_MCP_DENY_UNKNOWN": (
+            f"{table}.deny_unknown"
+            if instance.deny_unknown is not None
+            else "defaults.deny_unknown"
+        ),
+        "XO_MCP_TIMEOUT": (
+            f"{table}.timeout_s" if instance.timeout_s is not None else "defaults.timeout_s"
+        ),
+    }
+    variable = "XO_TOKEN" if secret_key.startswith("token") else "XO_PASSWORD"
+    keys[variable] = keys[f"{variable}_FILE"] = f"{table}.{secret_key}"
+    return keys
 
 
 def worker_command(fleet: Fleet, name: str, layout: RuntimeLayout, python: str) -> str:
@@ -119,6 +154,8 @@ def program_section(fleet: Fleet, name: str, layout: RuntimeLayout, python: str)
         name=name,
         command=worker_command(fleet, name, layout, python),
         environment=environment,
+        # supervisord expands a program's log file name twice (its `get`, then `expand`).
+        log_pipe=_literal(_literal(str(log_pipe(layout, name)))),
         expected_exits=f"{EXIT_MCP_DISABLED},{EXIT_UNAVAILABLE}",
     )
 

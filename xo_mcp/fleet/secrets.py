@@ -4,6 +4,11 @@ kept in the (non-dumpable) launcher, and handed to their own worker only.
 Each such worker gets a unix socket in its runtime directory. Landlock cannot stop a sibling
 from connecting to it, so the launcher checks the peer's pid (SO_PEERCRED, set by the kernel)
 against the pid supervisord reports for that instance before answering.
+
+supervisord may report no pid for the instance at that moment: it is stopping everything (it
+answers SHUTDOWN_STATE, or has already reaped the worker that asked), or it is busy between a
+worker's states. A missing pid is asked again for a short while; only another pid is refused at
+once (a sibling asking). While the fleet stops, a refusal is expected and not worth a warning.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import functools
 import os
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 
@@ -23,6 +29,8 @@ from xo_mcp.fleet.config import Fleet
 from xo_mcp.secretfile import read_secret_file
 
 PidOf = Callable[[str], Awaitable[int | None]]
+PID_WAIT_S = 3.0  # how long a missing pid is asked again (the worker waits 5 s per attempt)
+PID_POLL_S = 0.05
 
 
 def _peer_pid(writer: asyncio.StreamWriter) -> int:
@@ -103,11 +111,28 @@ def state_key(fleet: Fleet) -> bytes | None:
     return key
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class SecretBroker:
-    def __init__(self, secrets: dict[str, str], layout: RuntimeLayout, pid_of: PidOf) -> None:
+    def __init__(
+        self,
+        secrets: dict[str, str],
+        layout: RuntimeLayout,
+        pid_of: PidOf,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._secrets = secrets
         self._layout = layout
         self._pid_of = pid_of
+        self._stopping = stopping
         self._servers: dict[str, asyncio.AbstractServer] = {}
 
     def __repr__(self) -> str:
@@ -140,20 +165,41 @@ class SecretBroker:
     ) -> None:
         try:
             peer = _peer_pid(writer)
-            expected = await self._pid_of(name)
+            expected = await self._worker_pid(name, peer)
             secret = self._secrets.get(name)
-            if secret is None or expected is None or peer != expected:
-                logs.log(
-                    f"refused the {name} secret to pid {peer} "
-                    f"(the {name} worker is pid {expected})",
-                    level="warning",
-                    instance=name,
-                )
+            if secret is None or peer != expected:
+                self._refused(name, peer, expected)
                 return
             writer.write(secret.encode())
             await writer.drain()
         finally:
             writer.close()
+
+    async def _worker_pid(self, name: str, peer: int) -> int | None:
+        """supervisord's pid for `name`; asked again while it reports none, for as long as
+        the peer lives and the fleet is not stopping."""
+        deadline = time.monotonic() + PID_WAIT_S
+        while True:
+            expected = await self._pid_of(name)
+            if expected is not None or self._stopping() or not _alive(peer):
+                return expected
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(PID_POLL_S)
+
+    def _refused(self, name: str, peer: int, expected: int | None) -> None:
+        if expected is None and (self._stopping() or not _alive(peer)):
+            logs.log(
+                f"did not hand the {name} secret to pid {peer}: the fleet is stopping",
+                level="debug",
+                instance=name,
+            )
+            return
+        logs.log(
+            f"refused the {name} secret to pid {peer} (the {name} worker is pid {expected})",
+            level="warning",
+            instance=name,
+        )
 
     async def _close(self, name: str) -> None:
         server = self._servers.pop(name)

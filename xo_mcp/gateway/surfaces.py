@@ -28,9 +28,9 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from xo_mcp import __version__, logs
+from xo_mcp import __version__, logs, telemetry
 from xo_mcp.core import Registry, State
-from xo_mcp.front import sdk_adapter
+from xo_mcp.front import sdk_adapter, tracing
 from xo_mcp.front.arguments import check_arguments
 from xo_mcp.front.compact import DESCRIBE_OPERATION_NAME, nearest
 from xo_mcp.front.confirmations import ConfirmationFlow, ToolAnswer, error_result
@@ -232,14 +232,24 @@ class Surfaces:
     async def _call_merged(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        return await self._counted(params.name, self._route_merged(ctx, params))
+        client = self.caller(ctx).name
+        return await self._served(ctx, params.name, client, self._route_merged(ctx, params))
 
-    async def _counted(
-        self, tool: str, work: Awaitable[types.CallToolResult | types.InputRequiredResult]
+    async def _served(
+        self,
+        ctx: ServerRequestContext[Any],
+        tool: str,
+        client: str,
+        work: Awaitable[types.CallToolResult | types.InputRequiredResult],
+        instance: str | None = None,
     ) -> types.CallToolResult | types.InputRequiredResult:
+        """Serve one call: counted (a drain waits for it), traced, and never raising."""
         self.in_flight += 1
         try:
-            return await _never_raise(tool, work)
+            with tracing.call_scope(ctx, tool, client=client, instance=instance) as span:
+                result = await _never_raise(tool, work)
+                tracing.settle(span, result)
+                return result
         finally:
             self.in_flight -= 1
 
@@ -403,7 +413,8 @@ class Surfaces:
         refused = _refusal(caller, params.name, arguments, definitions)
         if refused:
             return error_result(refused)
-        return await self._counted(params.name, self._forward(ctx, caller, name, params, arguments))
+        forward = self._forward(ctx, caller, name, params, arguments)
+        return await self._served(ctx, params.name, caller.name, forward, instance=name)
 
     # --- forwarding ---------------------------------------------------------------------
 
@@ -424,6 +435,7 @@ class Surfaces:
             client=caller.identity,
             confirmed=confirmed,
             request_id=logs.context().get("request_id"),
+            traceparent=telemetry.traceparent(),
         )
         link = self.links.get(instance)
         try:

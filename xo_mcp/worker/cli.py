@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xo_mcp import __version__, logs
+from xo_mcp import __version__, logs, telemetry
 from xo_mcp.core import LAST_ERROR_FILE, ListenAddress
 from xo_mcp.wire.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
@@ -76,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def log(message: str) -> None:
-    logs.log(message)
+def log(message: str, level: logs.LogLevel = "info") -> None:
+    logs.log(message, level=level)
 
 
 def _harden(mode: str, runtime_dir: Path | None) -> None:
@@ -89,7 +89,7 @@ def _harden(mode: str, runtime_dir: Path | None) -> None:
         # Had supervisord died before the line above, we would already be an orphan (adopted
         # by init or by the launcher, a subreaper): stop rather than serve unsupervised.
         if os.getppid() in (1, _gateway_pid()):
-            log("supervisord is gone; exiting")
+            log("supervisord is gone; exiting", "error")
             sys.exit(EXIT_FAILURE)
     readable = [
         Path(os.environ[key])
@@ -142,7 +142,7 @@ async def _serve(
     try:
         booted = await boot(settings)
     except BootError as error:
-        log(str(error))
+        log(str(error), "error")
         _note_error(args.runtime_dir, str(error))
         return error.exit_code
     _note_error(args.runtime_dir, None)
@@ -196,7 +196,7 @@ async def _serve_mcp(
     try:
         sock = bound_socket(listen)
     except OSError as error:
-        log(f"cannot listen on {args.listen}: {error.strerror or error}")
+        log(f"cannot listen on {args.listen}: {error.strerror or error}", "error")
         return EXIT_FAILURE
     log(f"serving MCP on {describe(sock)}")
     await serve_http(server, sock, status.model_dump(mode="json"))
@@ -210,12 +210,13 @@ def _listen_or_exit(text: str | None) -> ListenAddress | None:
     try:
         listen = ListenAddress.parse(text)
     except ValueError as error:
-        log(f"--listen: {error}")
+        log(f"--listen: {error}", "error")
         sys.exit(EXIT_CONFIG)
     if not listen.is_loopback:
         log(
             f"refusing to listen on {text}: the worker has no authentication. Use "
-            "unix:PATH or a loopback address, or xo-mcp-fleet for an authenticated port."
+            "unix:PATH or a loopback address, or xo-mcp-fleet for an authenticated port.",
+            "error",
         )
         sys.exit(EXIT_CONFIG)
     return listen
@@ -225,7 +226,11 @@ def _settings_or_exit(runtime_dir: Path | None) -> WorkerSettings:
     try:
         return load_settings()
     except ConfigError as error:
-        _note_error(runtime_dir, "configuration error: " + "; ".join(error.problems))
+        summary = "configuration error: " + "; ".join(error.problems)
+        _note_error(runtime_dir, summary)
+        if logs.current_format() == "json":  # one record (a fleet's worker, a log collector)
+            logs.log(summary, level="error", problems=error.problems)
+            sys.exit(EXIT_CONFIG)
         print("xo-mcp: configuration error:", file=sys.stderr)
         for problem in error.problems:
             print(f"  - {problem}", file=sys.stderr)
@@ -236,7 +241,7 @@ def _settings_or_exit(runtime_dir: Path | None) -> WorkerSettings:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.gateway_socket is not None and args.listen is not None:
-        log("--gateway-socket and --listen exclude each other")
+        log("--gateway-socket and --listen exclude each other", "error")
         sys.exit(EXIT_CONFIG)
     if args.instance:
         os.environ["XO_MCP_INSTANCE"] = args.instance
@@ -254,16 +259,22 @@ def main(argv: list[str] | None = None) -> None:
         try:
             _harden(args.sandbox, args.runtime_dir)
         except SandboxError as error:
-            log(str(error))
+            log(str(error), "error")
             _note_error(args.runtime_dir, str(error))
             sys.exit(EXIT_CONFIG)
     settings = _settings_or_exit(args.runtime_dir)
+    # Traces, when an OTLP endpoint is set (in a fleet: [telemetry] otlp_endpoint).
+    telemetry.configure(
+        "xo-mcp", telemetry.endpoint_from(), **{"xo_mcp.instance": settings.instance}
+    )
     try:
         code = asyncio.run(_serve(settings, args, listen))
     except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, SIGTERM
         code = EXIT_OK
     except Exception as error:  # one clear line for the operator, not a traceback
-        log(f"unexpected error: {type(error).__name__}: {error}")
+        log(f"unexpected error: {type(error).__name__}: {error}", "error")
         _note_error(args.runtime_dir, f"unexpected error: {error}")
         code = EXIT_FAILURE
+    finally:
+        telemetry.shutdown()
     sys.exit(code)

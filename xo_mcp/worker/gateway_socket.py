@@ -13,8 +13,9 @@ import os
 import socket
 import struct
 from pathlib import Path
+from typing import Any
 
-from xo_mcp import logs
+from xo_mcp import logs, telemetry
 from xo_mcp.wire.framing import MAX_LINE, decode_request, encode
 from xo_mcp.wire.messages import Call, Describe, Description, Progress, Result, WorkerStatus
 from xo_mcp.worker.calls import ToolRunner
@@ -98,11 +99,23 @@ class GatewaySocketServer:
             writer.write(encode(self.description))
             await writer.drain()
             return True
-        with logs.bound(client=request.client.name, request_id=request.request_id):
-            return await self._call(request, reader, writer)
+        with (
+            logs.bound(client=request.client.name, request_id=request.request_id),
+            telemetry.span(
+                f"execute_tool {request.name}",
+                kind="server",
+                parent=request.traceparent,
+                attributes=call_attributes(request, self.description.status.instance),
+            ) as span,
+        ):
+            return await self._call(request, reader, writer, span)
 
     async def _call(
-        self, request: Call, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        request: Call,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        span: Any = None,
     ) -> bool:
         async def progress(value: float, total: float | None, message: str | None) -> None:
             writer.write(encode(Progress(progress=value, total=total, message=message)))
@@ -141,6 +154,21 @@ class GatewaySocketServer:
         except Exception as error:  # a bug must cost one call, never the worker
             logs.log(f"tool {request.name!r} failed: {error!r}", level="error")
             result = Result(text="Internal error while running the tool.", is_error=True)
+        if result.is_error:
+            telemetry.failed(span, "tool error")
         writer.write(encode(result))
         await writer.drain()
         return not hung_up
+
+
+def call_attributes(request: Call, instance: str | None) -> dict[str, Any]:
+    """What a span of this call says of it (never its arguments' values but the operation)."""
+    operation = (request.arguments or {}).get("operation")
+    return {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": request.name,
+        "xo_mcp.operation": operation if isinstance(operation, str) else None,
+        "xo_mcp.instance": instance,
+        "xo_mcp.client": request.client.name,
+        "xo_mcp.request_id": request.request_id,
+    }

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from xo_mcp import denylist
 from xo_mcp.worker.describe import (
     BodyShape,
     body_shape,
@@ -174,10 +175,18 @@ def _body_schema(operation: dict[str, Any]) -> dict[str, Any] | None:
 
 def _deny_entry(entry: str) -> str:
     """`delete  /vms/{id}` → `DELETE /vms/{id}`; operationIds stay as they are."""
-    method, sep, path = entry.strip().partition(" ")
-    if sep and method.lower() in HTTP_METHODS:
-        return f"{method.upper()} {path.strip()}"
-    return entry.strip()
+    return denylist.normalize(entry)
+
+
+def operation_names(spec: Any) -> list[tuple[str, str, str]]:
+    """(operationId, method, path) of every operation the spec has, exposed or not."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
+        return []
+    found = []
+    for path, method, raw, _ in _operations(spec):
+        name = raw.get("operationId") if isinstance(raw.get("operationId"), str) else None
+        found.append((name or _derived_id(method, path), method, path))
+    return found
 
 
 def _denied(deny: frozenset[str], name: str, method: str, path: str) -> bool:

@@ -16,6 +16,7 @@ from mcp.server.lowlevel.server import Server
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 
 from xo_mcp import __version__, logs
+from xo_mcp.front import tracing
 from xo_mcp.front.confirmations import ConfirmationFlow, MemoryConfirmStore, ToolAnswer
 from xo_mcp.front.prompts import prompt_handlers
 from xo_mcp.wire.messages import Action, ClientIdentity
@@ -62,12 +63,18 @@ class WorkerServer:
     async def call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        try:
-            return await self._call_tool(ctx, params)
-        except Exception as error:  # never a traceback to the client (handshake eras leak it)
-            logs.log(f"tool {params.name} failed: {error!r}", level="error")
-            failed = Outcome(f"Internal error while running {params.name}.", is_error=True)
-            return answer_of(failed).as_result()
+        instance = self.runner.instance
+        with tracing.call_scope(
+            ctx, params.name, client=LOCAL_CLIENT.name, instance=instance
+        ) as span:
+            try:
+                result = await self._call_tool(ctx, params)
+            except Exception as error:  # never a traceback to the client (handshake eras leak it)
+                logs.log(f"tool {params.name} failed: {error!r}", level="error")
+                failed = Outcome(f"Internal error while running {params.name}.", is_error=True)
+                result = answer_of(failed).as_result()
+            tracing.settle(span, result)
+            return result
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams

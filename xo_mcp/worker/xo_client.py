@@ -1,7 +1,9 @@
 """The worker's HTTP client for XO's REST API: auth, kill-switch marker, timeouts, proxy, TLS.
 
-Every request carries `X-XO-Client: mcp` so that XO's kill switch applies to it. Failures
-become `XoRequestError` whose message is safe to show (it never contains a credential).
+Every request carries `X-XO-Client: mcp` so that XO's kill switch applies to it, and, within a
+tool call, `X-Request-Id` (the gateway's id for the call, which XO's and proxies' logs can show)
+and, when traces are on, the `traceparent` of the request's own span. Failures become
+`XoRequestError` whose message is safe to show (it never contains a credential).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx2
 
+from xo_mcp import logs, telemetry
 from xo_mcp.outbound import ssl_context
 from xo_mcp.wire.exits import MCP_DISABLED
 from xo_mcp.worker.settings import WorkerSettings
@@ -24,6 +27,7 @@ from xo_mcp.worker.settings import WorkerSettings
 REST_BASE = "/rest/v0"
 STATUS_TIMEOUT_S = 10.0
 MCP_HEADER = {"X-XO-Client": "mcp"}
+REQUEST_ID_HEADER = "X-Request-Id"
 _MAX_ERROR_BODY = 2000
 MAX_REDIRECTS = 3
 MIN_BODY_LIMIT = 1 << 20
@@ -160,7 +164,7 @@ def _causes(error: BaseException) -> list[BaseException]:
     return chain
 
 
-def describe_transport_error(error: httpx2.RequestError) -> str:
+def describe_transport_error(error: httpx2.RequestError, ca_bundle: str = "XO_CA_BUNDLE") -> str:
     """A short cause, e.g. "connection refused", without the library's jargon."""
     if isinstance(error, httpx2.TimeoutException):
         return "timed out"
@@ -176,7 +180,7 @@ def describe_transport_error(error: httpx2.RequestError) -> str:
     if "name or service not known" in lowered or "nodename nor servname" in lowered:
         return "host name not found"
     if "certificate" in lowered:
-        return f"TLS certificate rejected ({text}); set XO_CA_BUNDLE to trust a private CA"
+        return f"TLS certificate rejected ({text}); set {ca_bundle} to trust a private CA"
     return text
 
 
@@ -234,7 +238,7 @@ class XoClient:
         try:
             response = await self._exchange("GET", url, MCP_HEADER, None, STATUS_TIMEOUT_S)
         except httpx2.RequestError as error:
-            cause = describe_transport_error(error)
+            cause = self._cause(error)
             raise XoRequestError(
                 f"Unable to reach XO server at {self.base_url}{self._via} to verify MCP status: "
                 f"{cause}"
@@ -257,7 +261,7 @@ class XoClient:
                 "GET", url, headers, None, self.settings.timeout_s, limit=MAX_SPEC_BYTES
             )
         except httpx2.RequestError as error:
-            cause = describe_transport_error(error)
+            cause = self._cause(error)
             raise XoRequestError(f"Failed to fetch OpenAPI spec from {url}: {cause}") from None
         if not response.is_success:
             raise self._error(response)
@@ -282,19 +286,22 @@ class XoClient:
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v != ""})
         headers = {**MCP_HEADER, **self._auth}
+        request_id = logs.context().get("request_id")
+        if request_id:
+            headers[REQUEST_ID_HEADER] = str(request_id)
         content = None
         if body is not None:
             headers["Content-Type"] = "application/json"
             content = json.dumps(body).encode()
         seconds = timeout or self.settings.timeout_s
-        response = await self._send(method, url, headers, content, seconds)
-        for _ in range(MAX_REDIRECTS):
-            target = _same_origin_redirect(response, method)
-            if target is None:
-                break
-            response = await self._send(method, target, headers, content, seconds)
-        if not response.is_success:
-            raise self._error(response)
+        attributes = {"http.request.method": method, "url.path": f"{REST_BASE}{path}"}
+        with telemetry.span(method, kind="client", attributes=attributes) as span:
+            headers.update(telemetry.headers())  # this request's own span, when traces are on
+            response = await self._follow(method, url, headers, content, seconds)
+            telemetry.annotate(span, **{"http.response.status_code": response.status})
+            if not response.is_success:
+                telemetry.failed(span, f"HTTP {response.status}")
+                raise self._error(response)
         return XoResponse(
             response.status,
             response.headers.get("content-type", ""),
@@ -302,6 +309,18 @@ class XoClient:
             dict(response.headers),
             response.truncated,
         )
+
+    async def _follow(
+        self, method: str, url: str, headers: dict[str, str], content: bytes | None, seconds: float
+    ) -> _Answer:
+        """Send, and follow XO's own redirects (never to another origin)."""
+        response = await self._send(method, url, headers, content, seconds)
+        for _ in range(MAX_REDIRECTS):
+            target = _same_origin_redirect(response, method)
+            if target is None:
+                break
+            response = await self._send(method, target, headers, content, seconds)
+        return response
 
     async def _exchange(
         self,
@@ -338,22 +357,25 @@ class XoClient:
         except httpx2.ConnectError as error:
             raise XoRequestError(
                 f"Cannot connect to XO server at {self.base_url}{self._via} "
-                f"({describe_transport_error(error)}). Verify the server is running and XO_URL is "
-                "correct."
+                f"({self._cause(error)}). Verify the server is running and "
+                f"{self.settings.name_of('XO_URL')} is correct."
             ) from None
         except httpx2.RequestError as error:  # connected, then the exchange broke off
             raise XoRequestError(
-                f"Request to XO server at {self.base_url}{self._via} failed "
-                f"({describe_transport_error(error)})."
+                f"Request to XO server at {self.base_url}{self._via} failed ({self._cause(error)})."
             ) from None
+
+    def _cause(self, error: httpx2.RequestError) -> str:
+        return describe_transport_error(error, self.settings.name_of("XO_CA_BUNDLE"))
 
     def _error(self, response: _Answer) -> XoRequestError:
         status = response.status
         if status == 401:
+            name = self.settings.name_of
             hint = (
-                "check XO_TOKEN — the token may have expired or been revoked."
+                f"check {name('XO_TOKEN')} — the token may have expired or been revoked."
                 if self.settings.credentials.token is not None
-                else "check XO_USERNAME and XO_PASSWORD."
+                else f"check {name('XO_USERNAME')} and {name('XO_PASSWORD')}."
             )
             return XoRequestError(f"Authentication failed: {hint}", status=401)
         if _mcp_disabled_body(response):
