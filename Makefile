@@ -48,6 +48,9 @@ WHEELS := $(BUILD)/wheels
 TOOLS := $(BUILD)/tools
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 PIP_WHEEL := pip==26.3
+# Wheels the image's Python (Debian bookworm's 3.11.2) needs and a newer host Python does not,
+# so `pip wheel` on the host leaves them out: redis-py wants async-timeout below 3.11.3.
+IMAGE_ONLY_WHEELS := async-timeout==5.0.1
 APP_SOURCES := pyproject.toml $(shell find xo_mcp -name '*.py' -not -path '*/__pycache__/*')
 
 engine: ## install (apt) and start a Docker engine if none answers
@@ -67,7 +70,8 @@ $(WHEELS)/.stamp: $(STAMP) $(APP_SOURCES)
 	@# The image gets exactly the versions the test suite runs against (the dev venv's).
 	$(PY) -m pip freeze --exclude-editable > $(BUILD)/constraints.txt
 	$(PY) -m pip wheel --quiet --constraint $(BUILD)/constraints.txt --wheel-dir $(WHEELS) .
-	$(PY) -m pip download --quiet --no-deps --only-binary :all: --dest $(WHEELS) $(PIP_WHEEL)
+	$(PY) -m pip download --quiet --no-deps --only-binary :all: --dest $(WHEELS) $(PIP_WHEEL) \
+		$(IMAGE_ONLY_WHEELS)
 	rm -rf $(BUILD)/lib $(BUILD)/bdist.*
 	@touch $@
 
