@@ -57,6 +57,22 @@ backend replicas
 """
 
 
+# The directives the HA guide recommends, which configs/k8s/ha/sticky/haproxy.yaml carries too
+# (tests/container/test_k8s_manifest.py checks it): what the container test proves is shipped.
+RECOMMENDED = (
+    "retries 3",
+    "option redispatch 1",
+    "retry-on conn-failure empty-response",
+    "option http-server-close",
+    "balance roundrobin",
+    "option httpchk GET /readyz",
+    "http-check expect status 200",
+    "stick-table type string len 64 size 100k expire 30m",
+    "stick store-response res.hdr(mcp-session-id)",
+    "stick match req.hdr(mcp-session-id)",
+)
+
+
 def haproxy_or_skip() -> str:
     binary = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/sbin")
     if binary is None:
