@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import gateway
+import replicas
 import worker_vs_official
 from common import BENCH, OFFICIAL, RESULTS, log, machine, npm_peers, write_json
 from support.npm import NpmUnavailable
@@ -196,7 +197,29 @@ def _measured(found: dict[str, Any], key: str | None = None) -> str:
     return f"20 warm-up then {count} calls"
 
 
-def render(worker: dict[str, Any], found: dict[str, Any]) -> str:
+def _replica_lines(shared: dict[str, Any]) -> list[str]:
+    lines = [
+        "| what | state in memory p50 / p99 | shared state p50 / p99 | added p50 |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for label, numbers in shared["latency"].items():
+        memory, store = numbers["memory_ms"], numbers["shared_ms"]
+        lines.append(
+            f"| {label} | {memory['median']} / {memory['p99']} ms | {store['median']} / "
+            f"{store['p99']} ms | {numbers['added_p50_ms']:+.2f} ms |"
+        )
+    lines += ["", "| throughput load | calls/s | CPU per call | launcher RSS after |"]
+    lines += ["| --- | ---: | --- | ---: |"]
+    for kind, load in shared["load"].items():
+        cpu = ", ".join(f"{name} {ms} ms" for name, ms in load["cpu_ms_per_call"].items())
+        lines.append(
+            f"| state {kind} | {load['calls_per_s']} ({load['errors']} errors) | {cpu} | "
+            f"{load['launcher_rss_kb'] / 1024:.1f} MiB |"
+        )
+    return lines
+
+
+def render(worker: dict[str, Any], found: dict[str, Any], shared: dict[str, Any]) -> str:
     before = worker["loadavg_at_start"]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -261,8 +284,23 @@ def render(worker: dict[str, Any], found: dict[str, Any]) -> str:
         "",
         *_memory_lines(found),
         "",
+        "## Replicas: the shared state's cost to one replica",
+        "",
+        "bench/replicas.py: the same one-instance fleet twice, its state in memory (the "
+        "default) and in a Redis server on loopback (`[gateway.state]`, as replicas run), "
+        f"{_measured(shared['latency'], 'shared_ms')} through each, alternating call by call; "
+        '"ours" is the shared state, "peer" the state in memory. A confirmation is a preview '
+        "(a token issued: one Lua script) and a confirmed call (the token taken: one script, "
+        "then its client's count); queries never reach the store (stream events stay in each "
+        "replica's memory: a stream can only be resumed where its session lives). One replica "
+        "of each kind: three on 2 cores would measure the machine, not the store.",
+        "",
+        *_table(shared["rows"]),
+        "",
+        *_replica_lines(shared),
+        "",
         f"Raw figures: bench/results/*.json. Run time: worker {worker['seconds']} s, "
-        f"gateway {found['seconds']} s.",
+        f"gateway {found['seconds']} s, replicas {shared['seconds']} s.",
         "",
     ]
     return "\n".join(lines)
@@ -287,7 +325,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.render:
-        RESULTS_MD.write_text(render(_load("worker_vs_official"), _load("gateway")), "utf-8")
+        documents = (_load(name) for name in ("worker_vs_official", "gateway", "replicas"))
+        RESULTS_MD.write_text(render(*documents), "utf-8")
         return 0
     started = time.monotonic()
     before = machine()["loadavg"]
@@ -301,8 +340,10 @@ def main() -> int:
     worker = _saved("worker_vs_official", {**worker, "loadavg_at_start": before})
     found = gateway.run(peers, seconds=seconds, calls=calls, profile_seconds=profile)
     found = _saved("gateway", found)
-    RESULTS_MD.write_text(render(worker, found), encoding="utf-8")
-    missed = [row["scenario"] for row in [*worker["rows"], *found["rows"]] if row["met"] is False]
+    shared = _saved("replicas", replicas.run(peers, seconds=seconds, calls=calls))
+    RESULTS_MD.write_text(render(worker, found, shared), encoding="utf-8")
+    every_row = [*worker["rows"], *found["rows"], *shared["rows"]]
+    missed = [row["scenario"] for row in every_row if row["met"] is False]
     log(f"done in {time.monotonic() - started:.0f} s: {RESULTS_MD}, {RESULTS}/*.json")
     if missed:
         log(f"{len(missed)} target(s) missed (reported, not an error): {'; '.join(missed)}")
