@@ -200,6 +200,7 @@ def document(area: str, started: float, **figures: Any) -> dict[str, Any]:
     """A benchmark's JSON document: against what, on which machine, its figures, how long."""
     return {
         "area": area,
+        "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "peer": OFFICIAL,
         "machine": machine(),
         "simulator": "xo-mcp-sim --spec <@xen-orchestra/rest-api@0.39.0 swagger.json>",

@@ -4,6 +4,8 @@ replica, against the same fleet with its state in memory (the default):
 - per confirmation: an action previewed (a token issued: one Lua script) then confirmed (the
   token taken: another), through each fleet alternately, call by call, in both protocol eras;
   goal <= 1 ms added at p50;
+- the store alone: a token issued then redeemed, straight on each store (no MCP, no XO), to
+  show what the round trips to Redis are of the figure above;
 - per query: `vms_query` through each fleet alternately, in both protocol eras (a handshake-era
   answer is an SSE stream whose events go to the event store: Redis with the shared state);
   goal: nothing added;
@@ -32,6 +34,10 @@ from support.clients import LEGACY, MODERN, http_client, text
 from support.fleetfile import fleet_toml, instance
 from support.processes import Fleet, secret_file
 from support.redis_server import PASSWORD, RedisServer
+
+from xo_mcp.front.confirmations import ConfirmStore, MemoryConfirmStore
+from xo_mcp.gateway.shared_state import SharedState, StateSettings
+from xo_mcp.wire.messages import Action, ClientIdentity
 
 WARM_UP = 20
 KINDS = ("memory", "shared")
@@ -122,8 +128,28 @@ def _added(latencies: dict[str, list[float]], what: str) -> dict[str, Any]:
     }
 
 
+async def _store_pairs(redis: RedisServer, calls: int) -> dict[str, list[float]]:
+    """issue + redeem on each store, alternately."""
+    shared = SharedState.of(StateSettings(redis.url, PASSWORD, key_prefix="bench-store:"))
+    stores: dict[str, ConfirmStore] = {"memory": MemoryConfirmStore(), "shared": shared.confirms}
+    action = Action(instance="alpha", operation="PutVmTag", method="PUT", path="/vms/v/tags/t")
+    client = ClientIdentity(name="bench")
+    latencies: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    try:
+        for index in range(WARM_UP + calls):
+            for kind, store in stores.items():
+                started = time.perf_counter()
+                token = await store.issue(action, client, limit=100)
+                await store.redeem(token, client, "alpha")
+                if index >= WARM_UP:
+                    latencies[kind].append((time.perf_counter() - started) * 1000)
+    finally:
+        await shared.close()
+    return latencies
+
+
 def latency_phase(
-    setup: gateway.Setup, fleets: dict[str, Fleet], calls: int
+    setup: gateway.Setup, fleets: dict[str, Fleet], redis: RedisServer, calls: int
 ) -> dict[str, dict[str, Any]]:
     vm = setup.sim.rest("/vms", fields="id", limit="1")[0]["id"]
     found: dict[str, dict[str, Any]] = {}
@@ -137,6 +163,11 @@ def latency_phase(
             f"preview (token issued) + confirm (token taken, PutVmTag/DeleteVmTag run), {mode} "
             "SDK client without elicitation",
         )
+    log(f"replicas: the store alone, {WARM_UP} + {calls} issue + redeem per store")
+    found["store alone: issue + redeem"] = _added(
+        asyncio.run(_store_pairs(redis, calls)),
+        "RedisConfirmStore against MemoryConfirmStore, in this process: the round trips alone",
+    )
     for label, mode in (("query, handshake era", LEGACY), ("query, 2026-07-28", MODERN)):
         log(f"replicas: per {label}, {WARM_UP} + {calls} per fleet, alternating")
         found[label] = _added(
@@ -170,7 +201,7 @@ def rows(latency: dict[str, dict[str, Any]], load: dict[str, Any]) -> list[Row]:
     for label, numbers in latency.items():
         added = numbers["added_p50_ms"]
         goal, limit = ("none added", 0.2)
-        if label.startswith("confirmation"):
+        if label.startswith(("confirmation", "store")):
             goal, limit = ("<= 1 ms added", 1.0)
         found.append(
             Row(
@@ -224,7 +255,7 @@ def run(peers: NpmPeers, *, seconds: float = 20.0, calls: int = 300) -> dict[str
         redis = RedisServer(scratch / "redis")
         try:
             with two_fleets(setup, redis) as fleets:
-                latency = latency_phase(setup, fleets, calls)
+                latency = latency_phase(setup, fleets, redis, calls)
                 load = load_phase(setup, fleets, redis, seconds)
         finally:
             redis.stop()

@@ -221,7 +221,8 @@ def _replica_lines(shared: dict[str, Any]) -> list[str]:
 
 def render(worker: dict[str, Any], found: dict[str, Any], shared: dict[str, Any]) -> str:
     before = worker["loadavg_at_start"]
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    # --render may combine runs of different days: each document says when it ran.
+    stamp = worker.get("at") or datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmarks",
         "",
@@ -286,8 +287,9 @@ def render(worker: dict[str, Any], found: dict[str, Any], shared: dict[str, Any]
         "",
         "## Replicas: the shared state's cost to one replica",
         "",
-        "bench/replicas.py: the same one-instance fleet twice, its state in memory (the "
-        "default) and in a Redis server on loopback (`[gateway.state]`, as replicas run), "
+        f"bench/replicas.py, {shared['at']}: the same one-instance fleet twice, its state in "
+        "memory (the default) and in a Redis server on loopback (`[gateway.state]`, as "
+        "replicas run), "
         f"{_measured(shared['latency'], 'shared_ms')} through each, alternating call by call; "
         '"ours" is the shared state, "peer" the state in memory. A confirmation is a preview '
         "(a token issued: one Lua script) and a confirmed call (the token taken: one script, "

@@ -76,6 +76,20 @@ async def test_the_pending_limit_is_per_client_across_replicas(replicas: list[Sh
     await replicas[1].confirms.issue(ACTION, DEV, limit=3)  # another client is not touched
 
 
+async def test_a_spent_token_leaves_its_clients_count(replicas: list[SharedState]) -> None:
+    """Redeemed by its owner (the count leaves in the same script) or by another client (the
+    owner's count, found afterwards): either way its owner may ask for one more."""
+    one, two, _ = (state.confirms for state in replicas)
+    tokens = [await one.issue(ACTION, OPS, limit=2) for _ in range(2)]
+    assert await two.redeem(tokens[0], OPS, "staging") == ACTION
+    tokens.append(await one.issue(ACTION, OPS, limit=2))
+    with pytest.raises(ConfirmError, match="another client"):
+        await two.redeem(tokens[1], DEV, "staging")
+    await one.issue(ACTION, OPS, limit=2)
+    with pytest.raises(ConfirmError, match="Too many pending confirmations"):
+        await one.issue(ACTION, OPS, limit=2)
+
+
 async def test_expired_tokens_are_swept_once_whichever_replica_sweeps(
     replicas: list[SharedState],
 ) -> None:

@@ -123,13 +123,17 @@ redis.call('EXPIRE', KEYS[3], 600)
 return 1
 """
 # Get and delete in one step: the token is spent by the first replica that asks, whatever the
-# checks that follow say. KEYS: pending, expiries. ARGV: token.
+# checks that follow say. KEYS: pending, expiries, and (optional) the count it is expected in:
+# its redeemer's (a legitimate redeemer is its owner), so that one round trip does both.
+# ARGV: token. Returns {json, 1 if it was out of that count}.
 _TAKE = """
 local found = redis.call('HGET', KEYS[1], ARGV[1])
 if not found then return false end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-return found
+local counted = 0
+if KEYS[3] then counted = redis.call('ZREM', KEYS[3], ARGV[1]) end
+return {found, counted}
 """
 # Pop up to 100 expired tokens (each once, whichever replica sweeps). ARGV: now.
 _SWEEP = """
@@ -204,7 +208,8 @@ class RedisConfirmStore:
         prefix, sep, _ = token.partition(".")
         if sep and instance and prefix != instance:
             raise ConfirmError(unknown_token_message(token, instance))  # not spent elsewhere
-        pending = await self._take_pending(token)
+        expected = self._mine(client, instance or (prefix if sep else None))
+        pending = await self._take_pending(token, expected)
         if pending is None:
             raise ConfirmError(unknown_token_message(token, instance))
         return check_redeemed(pending, client, self.clock())
@@ -212,15 +217,20 @@ class RedisConfirmStore:
     async def revoke(self, token: str) -> Pending | None:
         return await self._take_pending(token)
 
-    async def _take_pending(self, token: str) -> Pending | None:
+    async def _take_pending(self, token: str, expected: str | None = None) -> Pending | None:
+        """Take the token; out of its client's count too, in the same script when `expected`
+        is that count (else, or if it was not there, a second step)."""
+        keys = [self.pending_key, self.expiries_key, *([expected] if expected else [])]
         try:
-            found = await self._take([self.pending_key, self.expiries_key], [token])
+            found = await self._take(keys, [token])
         except RedisError:
             raise ConfirmError(unavailable(self.settings, "confirmations")) from None
         if not found:
             return None
-        pending = _decode(found)
-        await self._forget(pending, token)
+        text, counted = found
+        pending = _decode(text)
+        if not counted:
+            await self._forget(pending, token)
         return pending
 
     async def _forget(self, pending: Pending, token: str) -> None:
