@@ -23,7 +23,6 @@ import tarfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -204,13 +203,25 @@ def document(area: str, started: float, **figures: Any) -> dict[str, Any]:
     when (`RESULTS.md`, re-rendered later, says when each part was measured)."""
     return {
         "area": area,
+        "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "peer": OFFICIAL,
         "machine": machine(),
         "simulator": "xo-mcp-sim --spec <@xen-orchestra/rest-api@0.39.0 swagger.json>",
         **figures,
         "seconds": round(time.monotonic() - started, 1),
-        "finished_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def measured(found: dict[str, Any], key: str | None = None) -> str:
+    """ "20 warm-up then N calls", N read from the first result's summary."""
+    first = next(iter(found.values()))
+    count = (first[key] if key else first)["n"]
+    return f"20 warm-up then {count} calls"
+
+
+def when(found: dict[str, Any]) -> str:
+    """When a document was measured (older ones said `finished_utc`)."""
+    return str(found.get("at") or found.get("finished_utc") or "an earlier run")
 
 
 def run_from_cli(name: str, doc: str, run: Callable[..., Any], **helps: str) -> None:

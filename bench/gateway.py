@@ -377,11 +377,13 @@ def throughput(
     seconds: float,
     *,
     window: Callable[[bool], None] | None = None,
+    others: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Calls/s through the port, and who spent the CPU meanwhile (the client included).
-    `window(True)` is called as the measured window opens, `window(False)` as it closes."""
+    """Calls/s through the port, and who spent the CPU meanwhile (the client included, and
+    `others`, e.g. a Redis server). `window(True)` is called as the measured window opens,
+    `window(False)` as it closes."""
     assert running.url is not None
-    pids = {**fleet_pids(running), "simulator": setup.sim.process.pid}
+    pids = {**fleet_pids(running), "simulator": setup.sim.process.pid, **(others or {})}
     client = "client (this process)"
     opened: list[bool] = []
 

@@ -13,21 +13,21 @@ import argparse
 import json
 import sys
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import assistant_tasks
 import gateway
+import replicas
 import telemetry
 import trust
 import worker_vs_official
-from common import BENCH, OFFICIAL, RESULTS, log, machine, npm_peers, write_json
+from common import BENCH, OFFICIAL, RESULTS, log, machine, measured, npm_peers, when, write_json
 from support.npm import NpmUnavailable
 
 RESULTS_MD = BENCH / "RESULTS.md"
 # Benchmarks beyond the two above, each `run(peers, quick=…)` → a document with "rows", and
 # `section(document)` → its lines of RESULTS.md. Their JSON is bench/results/<name>.json.
-AREAS = {"trust": trust, "telemetry": telemetry}
+AREAS = {"trust": trust, "telemetry": telemetry, "replicas": replicas}
 
 
 def _number(value: float | None) -> str:
@@ -208,13 +208,6 @@ def _client_lines(found: dict[str, Any]) -> list[str]:
     return [f"- {name}: {numbers['client']}" for name, numbers in found["overhead"].items()]
 
 
-def _measured(found: dict[str, Any], key: str | None = None) -> str:
-    """ "20 warm-up then N calls", N read from the first result's summary."""
-    first = next(iter(found.values()))
-    count = (first[key] if key else first)["n"]
-    return f"20 warm-up then {count} calls"
-
-
 def _areas_lines(areas: dict[str, dict[str, Any]]) -> list[str]:
     lines: list[str] = []
     for name, found in areas.items():
@@ -261,7 +254,7 @@ def render(
     areas: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     before = worker["loadavg_at_start"]
-    stamp = worker.get("finished_utc") or datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = when(worker)
     lines = [
         "# Benchmarks",
         "",
@@ -293,7 +286,7 @@ def render(
         "",
         *_cold_lines(worker),
         "",
-        f"Warm `vms_query` (GetVms), {_measured(worker['warm_vms_query_ms'])} each, the two "
+        f"Warm `vms_query` (GetVms), {measured(worker['warm_vms_query_ms'])} each, the two "
         "servers alternating call by call:",
         "",
         *_warm_lines(worker),
@@ -306,7 +299,7 @@ def render(
         "worker over its unix socket) and from the same worker code served directly as a "
         "standalone MCP server (`xo-mcp --listen 127.0.0.1:PORT`: a fleet worker speaks no MCP, "
         "so the standalone one is the direct path), same client and era, "
-        f"{_measured(found['overhead'], 'gateway_ms')} per path, alternating call by call; "
+        f"{measured(found['overhead'], 'gateway_ms')} per path, alternating call by call; "
         '"ours" is the gateway path, "peer" the direct one. Clients:',
         "",
         *_client_lines(found),
@@ -326,7 +319,7 @@ def render(
         "",
         "## Tasks as an assistant does them",
         "",
-        f"Run of {tasks.get('finished_utc', stamp)}. The scripts of "
+        f"Run of {when(tasks)}. The scripts of "
         "tests/gateway/test_assistant_tasks.py (tests/support/assistant_tasks.py): each task "
         "is the calls a careful model makes, every call built from what the previous answers "
         "said. Three instances (production read-only, staging and lab with actions) on "

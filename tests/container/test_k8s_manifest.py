@@ -1,6 +1,10 @@
 """configs/k8s: the agent pod with xo-mcp as its sidecar meets Pod Security "restricted" (every
 rule of the table in hardening.md §1.1, Baseline included), runs with a read-only root
-filesystem, and is wired as the image expects (fleet file, secrets, /tmp, probes).
+filesystem, and is wired as the image expects (fleet file, secrets, /tmp, probes). The same
+for configs/k8s/ha (three replicas, Valkey, and HAProxy in the sticky mode), plus what
+replicas need: spread, disruption budget, autoscaler, a graceful stop that fits the drain,
+the store and its secrets, HAProxy's and Valkey's own configurations run by the real servers;
+every manifest validated against Kubernetes' schemas (kubernetes-validate, offline).
 
 No Docker needed: the manifests are parsed with PyYAML. The checker is also shown pods that
 break each rule, so that a pass cannot come from a checker that looks at nothing.
@@ -9,12 +13,17 @@ break each rule, so that a pass cannot come from a checker that looks at nothing
 from __future__ import annotations
 
 import copy
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from support import haproxy, redis_server
+from support.processes import free_port, stop_process, wait_for
 
 from xo_mcp.fleet.config import parse_fleet
 
@@ -294,3 +303,274 @@ def test_probes_hit_healthz_and_readyz_on_the_fleet_port(
     assert probes["readinessProbe"]["path"] == "/readyz"
     for probe in probes.values():
         assert ports.get(probe["port"], probe["port"]) == port
+
+
+# --- configs/k8s/ha: replicas behind a Service, or behind HAProxy (sticky) ---------------------
+
+HA = K8S / "ha"
+MODES = ("stateless", "sticky")
+TEARDOWN_S = 10  # what the launcher needs after the drain (workers, supervisord), at most
+
+
+def _deep_merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _deep_merge(target[key], value)
+        else:
+            target[key] = value
+
+
+def render(folder: Path) -> list[dict[str, Any]]:
+    """What `kubectl apply -k folder` applies, for the features our kustomizations use:
+    resources (files and folders) and strategic-merge patches of whole objects."""
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    docs: list[dict[str, Any]] = []
+    for resource in kustomization["resources"]:
+        path = folder / resource
+        if path.is_dir():
+            docs += render(path)
+        else:
+            docs += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    for patch in kustomization.get("patches", []):
+        change = yaml.safe_load((folder / patch["path"]).read_text())
+        key = (change["kind"], change["metadata"]["name"])
+        targets = [doc for doc in docs if (doc["kind"], doc["metadata"]["name"]) == key]
+        assert len(targets) == 1, f"{patch['path']} patches nothing"
+        _deep_merge(targets[0], change)
+    return docs
+
+
+def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind and name in (None, d["metadata"]["name"])]
+    assert len(found) == 1, (kind, name, len(found))
+    return found[0]
+
+
+def replicas_pod(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    spec: dict[str, Any] = one(docs, "Deployment", "xo-mcp")["spec"]["template"]["spec"]
+    return spec
+
+
+def ha_fleet(docs: list[dict[str, Any]]) -> Any:
+    configmap = one(docs, "ConfigMap", "xo-mcp-fleet")
+    return parse_fleet(configmap["data"]["fleet.toml"], "fleet.toml", check_secrets=False)
+
+
+@pytest.fixture(scope="module", params=MODES)
+def mode(request: pytest.FixtureRequest) -> tuple[str, list[dict[str, Any]]]:
+    return request.param, render(HA / request.param)
+
+
+def test_every_ha_pod_meets_pod_security_restricted(mode: tuple[str, list[Any]]) -> None:
+    name, docs = mode
+    specs = dict(pod_specs(docs))
+    expected = {"Deployment/xo-mcp", "StatefulSet/valkey"}
+    assert set(specs) == expected | ({"Deployment/xo-mcp-lb"} if name == "sticky" else set())
+    for pod, spec in specs.items():
+        assert restricted_violations(spec) == [], pod
+        for container in all_containers(spec):
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True, pod
+        assert spec["automountServiceAccountToken"] is False, pod
+
+
+def test_each_ha_kustomization_names_every_manifest_of_its_folder() -> None:
+    for folder in (HA / "base", HA / "stateless", HA / "sticky"):
+        kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+        listed = set(kustomization["resources"]) | {
+            patch["path"] for patch in kustomization.get("patches", [])
+        }
+        files = {path.name for path in folder.glob("*.yaml")} - {"kustomization.yaml"}
+        assert files <= listed, folder
+        assert {entry for entry in listed if not (folder / entry).exists()} == set(), folder
+
+
+def test_the_ha_namespace_enforces_restricted(mode: tuple[str, list[Any]]) -> None:
+    _, docs = mode
+    namespace = one(docs, "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    namespaced = [doc for doc in docs if doc["kind"] != "Namespace"]
+    assert {doc["metadata"]["namespace"] for doc in namespaced} == {namespace["metadata"]["name"]}
+
+
+def test_replicas_spread_with_a_disruption_budget_and_an_autoscaler(
+    mode: tuple[str, list[Any]],
+) -> None:
+    _, docs = mode
+    deployment = one(docs, "Deployment", "xo-mcp")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["replicas"] == 3
+    rolling = deployment["spec"]["strategy"]["rollingUpdate"]
+    assert rolling["maxUnavailable"] == 0 and rolling["maxSurge"] == 1  # one at a time
+    spread = {c["topologyKey"]: c for c in replicas_pod(docs)["topologySpreadConstraints"]}
+    assert set(spread) == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+    assert spread["kubernetes.io/hostname"]["whenUnsatisfiable"] == "DoNotSchedule"
+    for constraint in spread.values():
+        assert constraint["labelSelector"]["matchLabels"].items() <= labels.items()
+    budget = one(docs, "PodDisruptionBudget", "xo-mcp")["spec"]
+    assert budget["selector"]["matchLabels"].items() <= labels.items()
+    assert 2 <= budget["minAvailable"] < deployment["spec"]["replicas"]
+    autoscaler = one(docs, "HorizontalPodAutoscaler", "xo-mcp")["spec"]
+    assert autoscaler["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "xo-mcp",
+    }
+    assert autoscaler["minReplicas"] == 3 < autoscaler["maxReplicas"]
+    [metric] = autoscaler["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    assert replicas_pod(docs)["containers"][0]["resources"]["requests"]["cpu"]
+
+
+def test_probes_and_the_graceful_stop_match_the_fleet_file(mode: tuple[str, list[Any]]) -> None:
+    name, docs = mode
+    pod = replicas_pod(docs)
+    [container] = pod["containers"]
+    fleet = ha_fleet(docs)
+    assert fleet.gateway.sessions == ("stateful" if name == "sticky" else "stateless")
+    assert fleet.gateway.listen is not None and fleet.gateway.listen.host == "0.0.0.0"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    probes = {kind: container[kind]["httpGet"] for kind in ("livenessProbe", "readinessProbe")}
+    assert probes["livenessProbe"]["path"] == "/healthz"
+    assert probes["readinessProbe"]["path"] == "/readyz"
+    for probe in probes.values():
+        assert ports[probe["port"]] == fleet.gateway.listen.port
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]  # no shell in the image
+    assert pre_stop >= 1
+    grace = pod["terminationGracePeriodSeconds"]
+    assert grace >= pre_stop + fleet.gateway.drain_s + TEARDOWN_S
+
+
+def test_the_fleet_file_reaches_the_store_and_its_secrets(mode: tuple[str, list[Any]]) -> None:
+    _, docs = mode
+    fleet = ha_fleet(docs)
+    state = fleet.gateway.state
+    assert state is not None and fleet.gateway.state_key_file is not None
+    store = urlsplit(state.url)
+    service = one(docs, "Service", "valkey")
+    namespace = service["metadata"]["namespace"]
+    assert store.hostname == f"valkey.{namespace}.svc"
+    assert store.port == service["spec"]["ports"][0]["port"]
+    pod = replicas_pod(docs)
+    [container] = pod["containers"]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    secret_dir = next(path for path, name in mounts.items() if "secret" in volumes[name])
+    items = volumes[mounts[secret_dir]]["secret"]["items"]
+    secret = one(docs, "Secret", volumes[mounts[secret_dir]]["secret"]["secretName"])
+    assert {item["key"] for item in items} <= set(secret["stringData"])
+    files = [fleet.gateway.state_key_file, state.password_file]
+    files += [instance.secret[1].file for instance in fleet.instances.values()]
+    files += [client.token_file for client in fleet.gateway.clients]
+    for file in files:
+        assert file is not None and file.parent == Path(secret_dir), file
+        assert file.name in {item["path"] for item in items}, file
+    for host in ("xo-mcp:8080", f"xo-mcp.{namespace}.svc:8080"):
+        assert host in fleet.gateway.allowed_hosts  # the Host header clients send
+
+
+def test_services_select_their_pods(mode: tuple[str, list[Any]]) -> None:
+    _, docs = mode
+    pods = {
+        doc["metadata"]["name"]: doc["spec"]["template"]
+        for doc in docs
+        if doc["kind"] in POD_TEMPLATES
+    }
+    for service in (doc for doc in docs if doc["kind"] == "Service"):
+        selector = service["spec"]["selector"].items()
+        matched = [t for t in pods.values() if selector <= t["metadata"]["labels"].items()]
+        assert len(matched) == 1, service["metadata"]["name"]
+        named = {p["name"] for c in matched[0]["spec"]["containers"] for p in c["ports"]}
+        for port in service["spec"]["ports"]:
+            assert port["targetPort"] in named, service["metadata"]["name"]
+
+
+def test_the_sticky_fleet_file_differs_by_sessions_only() -> None:
+    base, sticky = (ha_fleet(render(HA / folder)) for folder in MODES)
+    assert base.gateway.sessions == "stateless" and sticky.gateway.sessions == "stateful"
+    assert base.model_copy(update={"gateway": None}) == sticky.model_copy(update={"gateway": None})
+    stateful = base.gateway.model_copy(update={"sessions": "stateful"})
+    assert stateful == sticky.gateway
+
+
+def test_the_sticky_haproxy_is_the_one_the_container_test_runs(tmp_path: Path) -> None:
+    docs = render(HA / "sticky")
+    config = one(docs, "ConfigMap", "xo-mcp-haproxy")["data"]["haproxy.cfg"]
+    lines = {line.strip() for line in config.splitlines()}
+    for directive in haproxy.RECOMMENDED:
+        assert directive in lines, directive
+        assert directive in haproxy.CONFIG, directive  # and in the one the tests start
+    headless = one(docs, "Service", "xo-mcp-pods")
+    assert headless["spec"]["clusterIP"] == "None"
+    name = f"{headless['metadata']['name']}.{headless['metadata']['namespace']}.svc"
+    assert any(line.startswith("server-template") and name in line for line in lines)
+    lb = one(docs, "Deployment", "xo-mcp-lb")["spec"]["template"]["spec"]["containers"][0]
+    path = Path(lb["volumeMounts"][0]["mountPath"]) / "haproxy.cfg"
+    assert str(path) in lb["args"]
+    (tmp_path / "haproxy.cfg").write_text(config)
+    checked = subprocess.run(
+        [haproxy.haproxy_or_skip(), "-c", "-f", str(tmp_path / "haproxy.cfg")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_valkey_configuration_runs_and_wants_the_password(tmp_path: Path) -> None:
+    """Debian's redis-server (what the tests run) on the StatefulSet's configuration, its
+    paths moved to a scratch folder: it serves only to a client that knows the password."""
+    redis_server.redis_or_skip()
+    docs = render(HA / "stateless")
+    config = one(docs, "ConfigMap", "valkey-config")["data"]["valkey.conf"]
+    auth = one(docs, "Secret", "valkey-auth")["stringData"]["auth.conf"]
+    (tmp_path / "auth.conf").write_text(auth.replace("REPLACE-with-the-valkey-password", "pw"))
+    port = free_port()
+    config = config.replace("/run/secrets/valkey/auth.conf", str(tmp_path / "auth.conf"))
+    config = config.replace("dir /data", f"dir {tmp_path}").replace("port 6379", f"port {port}")
+    (tmp_path / "valkey.conf").write_text(config.replace("bind 0.0.0.0", "bind 127.0.0.1"))
+    server = subprocess.Popen(
+        [shutil.which("redis-server") or "redis-server", str(tmp_path / "valkey.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import redis
+
+        wait_for(lambda: _answers(redis.Redis(port=port, password="pw")), 10, "redis-server")
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=port).ping()
+        policy = redis.Redis(port=port, password="pw").config_get("maxmemory-policy")
+        assert {str(key): str(value) for key, value in policy.items()} == {
+            "maxmemory-policy": "noeviction"
+        }
+    finally:
+        stop_process(server)
+
+
+def _answers(client: Any) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+
+
+@pytest.mark.parametrize("version", ["1.30.0", "1.37.0"])
+def test_every_manifest_matches_the_kubernetes_schemas(version: str) -> None:
+    """Strict validation (no unknown field) against the oldest Kubernetes the HA files need
+    (the preStop sleep action) and the newest the schemas know, offline."""
+    import kubernetes_validate
+
+    docs = documents() + [doc for mode in MODES for doc in render(HA / mode)]
+    for doc in docs:
+        if doc["kind"] == "Kustomization":
+            continue
+        kubernetes_validate.validate(doc, version, strict=True)
+
+
+def test_the_schema_check_catches_an_unknown_field() -> None:
+    import kubernetes_validate
+
+    broken = copy.deepcopy(one(render(HA / "stateless"), "Deployment", "xo-mcp"))
+    broken["spec"]["template"]["spec"]["containers"][0]["lifecycle"]["preStop"]["sleeps"] = 5
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, "1.30.0", strict=True)

@@ -196,3 +196,35 @@ async def test_stateless_sessions_need_no_affinity(
             assert CONFIRM.search(text(preview)), text(preview)
     finally:
         sim.stop()
+
+
+async def test_a_drain_serves_until_requests_stop_coming(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """SIGTERM: not ready at once, but requests that still come (the load balancer has not
+    noticed yet) are served, handshake-era ones too when sessions are stateless (none opens a
+    session); once none came for a second, exit 0."""
+    sim = start_sim("--seed", "6")
+    try:
+        toml = replica_toml(tmp_path, sim, redis_server, sessions="stateless")
+        env = clean_env(XO_TOKEN=sim.token, REDIS_PASSWORD=PASSWORD)
+        with running(start_fleet(tmp_path, toml, env=env)) as fleet:
+            fleet.wait_ready(timeout_s=60)
+            headers = {
+                **MCP_HEADERS,
+                "Authorization": f"Bearer {ADMIN}",
+                "Mcp-Protocol-Version": "2025-11-25",
+            }
+            async with httpx2.AsyncClient(headers=headers, timeout=10) as http:
+                for number in range(16):  # 4 s of traffic, SIGTERM after the first second
+                    if number == 4:
+                        fleet.process.send_signal(signal.SIGTERM)
+                        await anyio.sleep(0.1)
+                    listed = await http.post(f"{fleet.url}/mcp", json=request(number, "tools/list"))
+                    assert listed.status_code == 200 and "vms_action" in listed.text
+                    assert fleet.readyz_status() == (503 if number >= 4 else 200)
+                    await anyio.sleep(0.25)
+            assert fleet.process.poll() is None  # still there while requests came
+            assert fleet.process.wait(15) == 0
+    finally:
+        sim.stop()

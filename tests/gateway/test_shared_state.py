@@ -1,5 +1,5 @@
 """State shared by replicas, in a real Redis server: confirm tokens redeemed exactly once by
-whichever replica, per-client limits and rates across replicas, resumable stream events, and a
+whichever replica, per-client limits and rates across replicas, and a
 store that stops answering (clear errors, queries unaffected, recovery without a restart).
 
 Each "replica" is a SharedState of its own (its own connection pool), as in separate processes.
@@ -10,14 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import mcp_types as types
 import pytest
-from mcp.server.streamable_http import EventMessage
 from support.fakes import Clock
 from support.redis_server import PASSWORD, RedisServer
 
 from xo_mcp.front.confirmations import TTL_S, ConfirmError
-from xo_mcp.gateway.events import MemoryEventStore
 from xo_mcp.gateway.shared_state import SharedState, StateSettings
 from xo_mcp.wire.messages import Action, ClientIdentity
 
@@ -79,6 +76,20 @@ async def test_the_pending_limit_is_per_client_across_replicas(replicas: list[Sh
     await replicas[1].confirms.issue(ACTION, DEV, limit=3)  # another client is not touched
 
 
+async def test_a_spent_token_leaves_its_clients_count(replicas: list[SharedState]) -> None:
+    """Redeemed by its owner (the count leaves in the same script) or by another client (the
+    owner's count, found afterwards): either way its owner may ask for one more."""
+    one, two, _ = (state.confirms for state in replicas)
+    tokens = [await one.issue(ACTION, OPS, limit=2) for _ in range(2)]
+    assert await two.redeem(tokens[0], OPS, "staging") == ACTION
+    tokens.append(await one.issue(ACTION, OPS, limit=2))
+    with pytest.raises(ConfirmError, match="another client"):
+        await two.redeem(tokens[1], DEV, "staging")
+    await one.issue(ACTION, OPS, limit=2)
+    with pytest.raises(ConfirmError, match="Too many pending confirmations"):
+        await one.issue(ACTION, OPS, limit=2)
+
+
 async def test_expired_tokens_are_swept_once_whichever_replica_sweeps(
     replicas: list[SharedState],
 ) -> None:
@@ -99,35 +110,6 @@ async def test_a_request_rate_is_shared_by_replicas(replicas: list[SharedState])
     assert waits[:6] == [0.0] * 6 and all(wait > 0 for wait in waits[6:])
 
 
-def message(n: int) -> types.JSONRPCMessage:
-    return types.JSONRPCNotification(
-        jsonrpc="2.0", method="notifications/progress", params={"n": n}
-    )
-
-
-@pytest.mark.parametrize("kind", ["redis", "memory"])
-async def test_stream_events_replay_after_the_last_one_seen(
-    replicas: list[SharedState], kind: str
-) -> None:
-    writer = replicas[0].events if kind == "redis" else MemoryEventStore()
-    reader = replicas[1].events if kind == "redis" else writer
-    priming = await writer.store_event("stream-1", None)
-    ids = [await writer.store_event("stream-1", message(n)) for n in range(3)]
-    await writer.store_event("stream-2", message(9))
-    replayed: list[EventMessage] = []
-
-    async def collect(event: EventMessage) -> None:
-        replayed.append(event)
-
-    assert await reader.replay_events_after(ids[0], collect) == "stream-1"
-    assert [e.event_id for e in replayed] == ids[1:]
-    assert [e.message.params["n"] for e in replayed] == [1, 2]  # type: ignore[union-attr]
-    replayed.clear()
-    assert await reader.replay_events_after(priming, collect) == "stream-1"
-    assert len(replayed) == 3
-    assert await reader.replay_events_after("nowhere/1", collect) is None
-
-
 async def test_a_store_that_stops_answering_fails_fast_and_recovers(
     fresh_redis: RedisServer,
 ) -> None:
@@ -145,21 +127,3 @@ async def test_a_store_that_stops_answering_fails_fast_and_recovers(
         assert await state.confirms.redeem(again, OPS, "staging") == ACTION
     finally:
         await state.close()
-
-
-async def test_the_memory_store_keeps_recent_streams_only() -> None:
-    """Every POST answer is a stream: a busy port must not keep them all."""
-    clock = Clock()
-    store = MemoryEventStore(streams=3, keep_s=60, clock=clock)
-    first = await store.store_event("s0", message(0))
-    for n in range(1, 5):
-        await store.store_event(f"s{n}", message(n))
-    assert len(store) == 3  # the oldest streams went first
-
-    async def ignore(event: EventMessage) -> None:
-        pass
-
-    assert await store.replay_events_after(first, ignore) is None
-    clock.now += 61
-    await store.store_event("fresh", message(9))
-    assert len(store) == 1  # untouched for over a minute: not resumable any more

@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from xo_mcp import logs
 from xo_mcp.core import Registry
 from xo_mcp.gateway.auth import ClientDirectory, LocalBackend
-from xo_mcp.gateway.limits import ClientGate, RateLimits
+from xo_mcp.gateway.limits import ClientGate, RateLimits, Traffic
 from xo_mcp.gateway.metrics import Metrics
 from xo_mcp.gateway.oauth import TokenRefused
 from xo_mcp.gateway.surfaces import Surfaces
@@ -92,13 +92,21 @@ class McpDoor:
         settings: PortSettings,
         metrics: Metrics,
         rates: RateLimits | None = None,
+        traffic: Traffic | None = None,
+        stateless: bool = False,
     ) -> None:
         self.surfaces = surfaces
         self.directory = directory
         self.settings = settings
         self.metrics = metrics
         self.gate = ClientGate(
-            surfaces.managers, metrics, settings.body_timeout_s, rates, lambda: surfaces.draining
+            surfaces.managers,
+            metrics,
+            settings.body_timeout_s,
+            rates,
+            lambda: surfaces.draining,
+            traffic,
+            stateless,
         )
         # The SDK's own pieces: bearer authentication into scope["user"] (which binds sessions
         # to their client), and the access token in a contextvar (which binds requestState).

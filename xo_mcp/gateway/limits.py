@@ -65,6 +65,21 @@ class RateLimiter:
         return (1.0 - bucket.tokens) / rate
 
 
+@dataclass
+class Traffic:
+    """The MCP requests a replica is serving, so that a drain can wait until its load balancer
+    has stopped sending it any. A GET (a client's listening stream) lasts as long as the
+    session: it counts as traffic seen, never as a request in progress."""
+
+    in_progress: int = 0
+    last_seen: float = -math.inf
+    clock: Callable[[], float] = time.monotonic
+
+    def quiet_s(self) -> float:
+        """Seconds since the last request arrived."""
+        return self.clock() - self.last_seen
+
+
 class RateLimits(Protocol):
     async def wait_s(self, client: str, per_minute: int) -> float: ...
 
@@ -99,8 +114,12 @@ class ClientGate:
         body_timeout_s: float,
         rates: RateLimits | None = None,
         draining: Callable[[], bool] = lambda: False,
+        traffic: Traffic | None = None,
+        stateless: bool = False,
     ) -> None:
         self._draining = draining
+        self.traffic = traffic if traffic is not None else Traffic()
+        self._stateless = stateless  # no request opens a session: none is refused as one
         self._managers = managers
         self._metrics = metrics
         self._body_timeout_s = body_timeout_s
@@ -119,6 +138,24 @@ class ClientGate:
         receive: Receive,
         send: Send,
     ) -> None:
+        self.traffic.last_seen = self.traffic.clock()
+        if scope["method"] == "GET":
+            await self._admit(policy, manager, scope, receive, send)
+            return
+        self.traffic.in_progress += 1
+        try:
+            await self._admit(policy, manager, scope, receive, send)
+        finally:
+            self.traffic.in_progress -= 1
+
+    async def _admit(
+        self,
+        policy: ClientPolicy,
+        manager: StreamableHTTPSessionManager,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
         limits = policy.limits
         if limits.requests_per_minute is not None:
             wait = await self.rates.wait_s(policy.name, limits.requests_per_minute)
@@ -130,7 +167,7 @@ class ClientGate:
                 await too_many(reason, wait)(scope, receive, send)
                 return
         receive = self._with_deadline(receive)
-        if not opens_a_session(scope):
+        if self._stateless or not opens_a_session(scope):
             await self._serve(manager, scope, receive, send)
             return
         if self._draining():

@@ -30,6 +30,7 @@ from xo_mcp.gateway.auth import ClientDirectory
 from xo_mcp.gateway.clients import LOCAL_POLICY, STDIO_CALLER, Caller
 from xo_mcp.gateway.events import MemoryEventStore
 from xo_mcp.gateway.http import LOOPBACK_HOSTS, McpDoor, PortSettings, build_app
+from xo_mcp.gateway.limits import Traffic
 from xo_mcp.gateway.links import WorkerLink
 from xo_mcp.gateway.metrics import Metrics
 from xo_mcp.gateway.surfaces import Surface, Surfaces
@@ -38,6 +39,10 @@ from xo_mcp.wire.messages import ClientIdentity
 
 if TYPE_CHECKING:  # redis-py loads only when [gateway.state] is configured
     from xo_mcp.gateway.shared_state import SharedState
+
+# A drain ends once no request came for this long: the load balancer stopped sending (with a
+# Kubernetes preStop sleep, it had stopped before SIGTERM, and the drain ends at once).
+QUIET_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ class GatewaySetup:
     port: PortSettings | None = None
     limits: HttpLimits = field(default_factory=HttpLimits)
     state_keys: list[bytes] = field(default_factory=list)  # empty: a key of this process only
-    shared: SharedState | None = None  # None: confirm tokens, rates and events in memory
+    shared: SharedState | None = None  # None: confirm tokens and rates in memory
     compact_tools: bool = True  # the aggregated surface's tools in compact form
 
 
@@ -139,7 +144,9 @@ class Gateway:
         keys = setup.state_keys or [secrets.token_bytes(32)]
         shared = setup.shared
         store: ConfirmStore = shared.confirms if shared is not None else MemoryConfirmStore()
-        self.events: EventStore = shared.events if shared is not None else MemoryEventStore()
+        # Even with shared state: a stream's events can only be replayed by the replica that
+        # holds its session (see shared_state's docstring).
+        self.events: EventStore = MemoryEventStore()
         self.flow = ConfirmationFlow(store)
         self.surfaces = Surfaces(
             self.links,
@@ -155,6 +162,7 @@ class Gateway:
         self._link_tasks: dict[str, asyncio.Task[None]] = {}
         self._links_running = False
         self._managers: SessionManagers | None = None
+        self.traffic = Traffic()  # the HTTP port's requests (stdio has none: always quiet)
 
     def _link(self, name: str) -> WorkerLink:
         socket = self.setup.layout.worker_socket(name)
@@ -172,16 +180,23 @@ class Gateway:
         self.links[name].reset()
 
     async def drain(self, budget_s: float) -> None:
-        """Stop taking new sessions (and report not ready), let calls in flight finish."""
+        """Stop taking new sessions and report not ready; keep serving until the calls in flight
+        are done and no request came for QUIET_S (the load balancer has noticed: what it sends
+        after that finds the port closed, which it retries elsewhere), within `budget_s`."""
         self.surfaces.draining = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget_s
         if self.surfaces.in_flight:
             logs.log(f"draining: {self.surfaces.in_flight} call(s) in flight", component="gateway")
-        while self.surfaces.in_flight and loop.time() < deadline:
+        while not self._drained() and loop.time() < deadline:
             await asyncio.sleep(0.05)
         if self.setup.shared is not None:
             await self.setup.shared.close()
+
+    def _drained(self) -> bool:
+        traffic = self.traffic
+        busy = self.surfaces.in_flight or traffic.in_progress
+        return not busy and traffic.quiet_s() >= QUIET_S
 
     async def run_links(self) -> None:
         self._links_running = True
@@ -261,7 +276,15 @@ class Gateway:
         if self.directory.open:
             self.surfaces.default_caller = Caller(LOCAL_POLICY, ClientIdentity(name="local"))
         rates = self.setup.shared.rates if self.setup.shared is not None else None
-        door = McpDoor(self.surfaces, lambda: self.directory, port, self.metrics, rates)
+        door = McpDoor(
+            self.surfaces,
+            lambda: self.directory,
+            port,
+            self.metrics,
+            rates,
+            self.traffic,
+            stateless=self.setup.limits.stateless,
+        )
         app = build_app(door, self.registry, self.metrics, lambda: None)
         sock = tcp_listener(listen.host, listen.port)
         bound = listen.with_port(sock.getsockname()[1])

@@ -1,5 +1,11 @@
-"""State the replicas of a gateway share, in Redis (>= 6) or Valkey: confirm tokens, request
-rates, and the events of resumable SSE streams.
+"""State the replicas of a gateway share, in Redis (>= 6) or Valkey: confirm tokens and request
+rates.
+
+Not the events of resumable SSE streams: a stream belongs to a handshake-era session, and a
+session lives in the replica that opened it (another answers its id with 404), so only that
+replica can ever replay its events; each keeps them in memory (`events.MemoryEventStore`).
+Written to Redis they would cost every handshake-era answer two round trips for nothing
+(bench/replicas.py measured +0.5 ms per call and +17-29 % of the launcher's CPU).
 
 Why in the gateway, not the workers: the gateway is where tokens are issued and redeemed (a
 worker only checks that a confirmed call builds the previewed request), and workers stay what
@@ -19,17 +25,13 @@ import contextlib
 import json
 import ssl
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import mcp_types as types
 import redis.asyncio as redis
-from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
-from pydantic import TypeAdapter
 from redis.exceptions import RedisError
 
 from xo_mcp import logs
@@ -45,10 +47,6 @@ from xo_mcp.front.confirmations import (
 from xo_mcp.wire.messages import Action, ClientIdentity
 
 TIMEOUT_S = 1.0  # a store that does not answer in a second is down, for this request
-EVENTS_PER_STREAM = 100
-EVENTS_TTL_S = 120  # a reconnection comes within seconds; each POST response is a stream
-
-_messages: TypeAdapter[types.JSONRPCMessage] = TypeAdapter(types.JSONRPCMessage)
 
 
 @dataclass(frozen=True)
@@ -96,7 +94,6 @@ class SharedState:
     client: redis.Redis
     confirms: RedisConfirmStore
     rates: RedisRateLimiter
-    events: RedisEventStore
 
     @classmethod
     def of(cls, settings: StateSettings) -> SharedState:
@@ -106,7 +103,6 @@ class SharedState:
             client,
             RedisConfirmStore(client, settings),
             RedisRateLimiter(client, settings),
-            RedisEventStore(client, settings),
         )
 
     async def close(self) -> None:
@@ -127,13 +123,17 @@ redis.call('EXPIRE', KEYS[3], 600)
 return 1
 """
 # Get and delete in one step: the token is spent by the first replica that asks, whatever the
-# checks that follow say. KEYS: pending, expiries. ARGV: token.
+# checks that follow say. KEYS: pending, expiries, and (optional) the count it is expected in:
+# its redeemer's (a legitimate redeemer is its owner), so that one round trip does both.
+# ARGV: token. Returns {json, 1 if it was out of that count}.
 _TAKE = """
 local found = redis.call('HGET', KEYS[1], ARGV[1])
 if not found then return false end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-return found
+local counted = 0
+if KEYS[3] then counted = redis.call('ZREM', KEYS[3], ARGV[1]) end
+return {found, counted}
 """
 # Pop up to 100 expired tokens (each once, whichever replica sweeps). ARGV: now.
 _SWEEP = """
@@ -208,7 +208,8 @@ class RedisConfirmStore:
         prefix, sep, _ = token.partition(".")
         if sep and instance and prefix != instance:
             raise ConfirmError(unknown_token_message(token, instance))  # not spent elsewhere
-        pending = await self._take_pending(token)
+        expected = self._mine(client, instance or (prefix if sep else None))
+        pending = await self._take_pending(token, expected)
         if pending is None:
             raise ConfirmError(unknown_token_message(token, instance))
         return check_redeemed(pending, client, self.clock())
@@ -216,15 +217,20 @@ class RedisConfirmStore:
     async def revoke(self, token: str) -> Pending | None:
         return await self._take_pending(token)
 
-    async def _take_pending(self, token: str) -> Pending | None:
+    async def _take_pending(self, token: str, expected: str | None = None) -> Pending | None:
+        """Take the token; out of its client's count too, in the same script when `expected`
+        is that count (else, or if it was not there, a second step)."""
+        keys = [self.pending_key, self.expiries_key, *([expected] if expected else [])]
         try:
-            found = await self._take([self.pending_key, self.expiries_key], [token])
+            found = await self._take(keys, [token])
         except RedisError:
             raise ConfirmError(unavailable(self.settings, "confirmations")) from None
         if not found:
             return None
-        pending = _decode(found)
-        await self._forget(pending, token)
+        text, counted = found
+        pending = _decode(text)
+        if not counted:
+            await self._forget(pending, token)
         return pending
 
     async def _forget(self, pending: Pending, token: str) -> None:
@@ -274,51 +280,3 @@ class RedisRateLimiter:
             return float(await self._take([key], [time.time(), per_minute]))
         except RedisError:
             return 0.0  # the store is down: requests go (queries keep working)
-
-
-# --- resumable streams ----------------------------------------------------------------------
-
-
-class RedisEventStore(EventStore):
-    """SSE events per stream in a Redis stream, so that a client resumes (Last-Event-ID) on
-    any replica, for two minutes after the stream's last event."""
-
-    def __init__(self, client: redis.Redis, settings: StateSettings) -> None:
-        self.client = client
-        self.prefix = f"{settings.key_prefix}events:"
-
-    async def store_event(
-        self, stream_id: StreamId, message: types.JSONRPCMessage | None
-    ) -> EventId:
-        data = "" if message is None else _messages.dump_json(message, by_alias=True).decode()
-        key = self.prefix + stream_id
-        try:
-            entry = await self.client.xadd(key, {"m": data}, maxlen=EVENTS_PER_STREAM)
-            await self.client.expire(key, EVENTS_TTL_S)
-        except RedisError:
-            return f"{stream_id}/lost-{uuid.uuid4().hex}"  # served, but not resumable
-        return f"{stream_id}/{_text(entry)}"
-
-    async def replay_events_after(
-        self, last_event_id: EventId, send_callback: EventCallback
-    ) -> StreamId | None:
-        stream_id, _, entry = last_event_id.rpartition("/")
-        if not stream_id or entry.startswith("lost-"):
-            return None
-        key = self.prefix + stream_id
-        try:
-            if not await self.client.exists(key):
-                return None  # unknown, or expired: the client starts afresh
-            events = await self.client.xrange(key, f"({entry}", "+")
-        except RedisError:
-            return None
-        for event_entry, fields in events or []:
-            data = (fields or {}).get("m", "")
-            if data:
-                message = _messages.validate_json(data)
-                await send_callback(EventMessage(message, f"{stream_id}/{_text(event_entry)}"))
-        return stream_id
-
-
-def _text(value: bytes | str | None) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
