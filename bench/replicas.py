@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import gateway
@@ -83,48 +83,50 @@ def _url(running: Fleet) -> str:
     return f"{running.url}/mcp"
 
 
+async def _alternating(
+    fleets: dict[str, Fleet], mode: str, calls: int, one: Callable[[Any, int, str], Awaitable[None]]
+) -> dict[str, list[float]]:
+    """`one(client, index, kind)` through each fleet in turn, WARM_UP + `calls` times; the
+    latency of each measured one, per fleet."""
+    latencies: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    async with (
+        http_client(_url(fleets["memory"]), mode=mode) as memory,
+        http_client(_url(fleets["shared"]), mode=mode) as shared,
+    ):
+        clients = {"memory": memory, "shared": shared}
+        for index in range(WARM_UP + calls):
+            for kind, client in clients.items():
+                started = time.perf_counter()
+                await one(client, index, kind)
+                if index >= WARM_UP:
+                    latencies[kind].append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
 async def _confirmations(
     fleets: dict[str, Fleet], vm: str, mode: str, calls: int
 ) -> dict[str, list[float]]:
-    """Preview then confirm, alternately through each fleet: a tag put, then taken off again,
-    so that the VM stays as it was."""
-    latencies: dict[str, list[float]] = {kind: [] for kind in KINDS}
-    async with (
-        http_client(_url(fleets["memory"]), mode=mode) as memory,
-        http_client(_url(fleets["shared"]), mode=mode) as shared,
-    ):
-        clients = {"memory": memory, "shared": shared}
-        for index in range(WARM_UP + calls):
-            operation = "PutVmTag" if index % 2 == 0 else "DeleteVmTag"
-            arguments = {"instance": "alpha", "operation": operation, "id": vm, "tag": "bench"}
-            for kind, client in clients.items():
-                started = time.perf_counter()
-                preview = await client.call_tool("vms_action", arguments)
-                token = text(preview).split('confirm_token: "', 1)[1].split('"', 1)[0]
-                done = await client.call_tool("vms_action", {**arguments, "confirm_token": token})
-                if done.is_error:
-                    raise RuntimeError(f"{kind}: the confirmed call failed: {text(done)}")
-                if index >= WARM_UP:
-                    latencies[kind].append((time.perf_counter() - started) * 1000)
-    return latencies
+    """Preview then confirm: a tag put, then taken off again, so that the VM stays as it was."""
+
+    async def confirmed(client: Any, index: int, kind: str) -> None:
+        operation = "PutVmTag" if index % 2 == 0 else "DeleteVmTag"
+        arguments = {"instance": "alpha", "operation": operation, "id": vm, "tag": "bench"}
+        preview = await client.call_tool("vms_action", arguments)
+        token = text(preview).split('confirm_token: "', 1)[1].split('"', 1)[0]
+        done = await client.call_tool("vms_action", {**arguments, "confirm_token": token})
+        if done.is_error:
+            raise RuntimeError(f"{kind}: the confirmed call failed: {text(done)}")
+
+    return await _alternating(fleets, mode, calls, confirmed)
 
 
 async def _queries(fleets: dict[str, Fleet], mode: str, calls: int) -> dict[str, list[float]]:
-    latencies: dict[str, list[float]] = {kind: [] for kind in KINDS}
-    async with (
-        http_client(_url(fleets["memory"]), mode=mode) as memory,
-        http_client(_url(fleets["shared"]), mode=mode) as shared,
-    ):
-        clients = {"memory": memory, "shared": shared}
-        for index in range(WARM_UP + calls):
-            for kind, client in clients.items():
-                started = time.perf_counter()
-                result = await client.call_tool(*QUERY)
-                if result.is_error:
-                    raise RuntimeError(f"{kind}: {text(result)}")
-                if index >= WARM_UP:
-                    latencies[kind].append((time.perf_counter() - started) * 1000)
-    return latencies
+    async def query(client: Any, index: int, kind: str) -> None:
+        result = await client.call_tool(*QUERY)
+        if result.is_error:
+            raise RuntimeError(f"{kind}: {text(result)}")
+
+    return await _alternating(fleets, mode, calls, query)
 
 
 def _added(latencies: dict[str, list[float]], what: str) -> dict[str, Any]:

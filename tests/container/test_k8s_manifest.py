@@ -521,7 +521,7 @@ def test_the_valkey_configuration_runs_and_wants_the_password(tmp_path: Path) ->
     paths moved to a scratch folder: it serves only to a client that knows the password."""
     redis_server.redis_or_skip()
     docs = render(HA / "stateless")
-    config = one(docs, "ConfigMap", "valkey-config")["data"]["valkey.conf"]
+    config = one(docs, "ConfigMap", "valkey-config")["data"]["server.conf"]
     auth = one(docs, "Secret", "valkey-auth")["stringData"]["auth.conf"]
     (tmp_path / "auth.conf").write_text(auth.replace("REPLACE-with-the-valkey-password", "pw"))
     port = free_port()

@@ -132,11 +132,11 @@ def test_stdout_carries_protocol_bytes_only(
 
 @pytest.mark.anyio
 async def test_demo_runs_a_fleet_on_embedded_simulators(image: Any, cli_names: list[str]) -> None:
-    """`docker run -i --rm IMAGE demo`: two simulated XO instances inside the container."""
+    """`docker run -i --rm IMAGE demo --stdio`: two simulated XO instances inside the container."""
     name = unique_name()
     cli_names.append(name)
     command = ["docker", "run", "-i", "--rm", "--name", name, "--network", "none"]
-    command += [*HARDENED_CLI, image.id, "demo"]
+    command += [*HARDENED_CLI, image.id, "demo", "--stdio"]
     async with stdio_client(command, clean_env()) as client:
         tools = (await tools_once_ready(client)).tools
         vms_query = next(tool for tool in tools if tool.name == "vms_query")

@@ -9,7 +9,7 @@ import asyncio
 import re
 import signal
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +51,22 @@ def replica_toml(base: Path, sim: Sim, redis: RedisServer, **gateway: object) ->
         ],
         instances={"staging": instance(sim, token_env="XO_TOKEN", actions=True)},
     )
+
+
+@contextmanager
+def one_replica(
+    base: Path, redis: RedisServer, sim_args: tuple[str, ...], **gateway: object
+) -> Iterator[tuple[Fleet, Sim]]:
+    """A replica of its own on a simulator of its own, ready."""
+    sim = start_sim(*sim_args)
+    try:
+        toml = replica_toml(base, sim, redis, **gateway)
+        env = clean_env(XO_TOKEN=sim.token, REDIS_PASSWORD=PASSWORD)
+        with running(start_fleet(base, toml, env=env)) as fleet:
+            fleet.wait_ready(timeout_s=60)
+            yield fleet, sim
+    finally:
+        sim.stop()
 
 
 @pytest.fixture(scope="module")
@@ -132,34 +148,26 @@ async def test_an_elicitation_round_trip_split_across_replicas(pair: Pair) -> No
 
 async def test_a_replica_drains_on_sigterm(tmp_path: Path, redis_server: RedisServer) -> None:
     """Not ready at once, no new session, the call in flight finishes, then exit 0."""
-    sim = start_sim("--seed", "4", "--action-seconds", "3")
-    try:
-        toml = replica_toml(tmp_path, sim, redis_server)
-        env = clean_env(XO_TOKEN=sim.token, REDIS_PASSWORD=PASSWORD)
-        with running(start_fleet(tmp_path, toml, env=env)) as fleet:
-            fleet.wait_ready(timeout_s=60)
-            halted = sim.rest("/vms", fields="id", filter="power_state:Halted")[0]["id"]
-            start = {"instance": "staging", "operation": "StartVm", "id": halted, "wait": True}
-            async with http_client(f"{fleet.url}/mcp", token=ADMIN) as admin:
-                token = CONFIRM.search(text(await admin.call_tool("vms_action", start)))
-                assert token is not None
-                call = asyncio.ensure_future(
-                    admin.call_tool("vms_action", {**start, "confirm_token": token.group(1)})
-                )
-                await anyio.sleep(1)  # the action's task runs for 3 s
-                fleet.process.send_signal(signal.SIGTERM)
-                await anyio.sleep(0.3)
-                assert fleet.readyz_status() == 503
-                headers = {**MCP_HEADERS, "Authorization": f"Bearer {ADMIN}"}
-                refused = httpx2.post(
-                    f"{fleet.url}/mcp", headers=headers, json=initialize(), timeout=5
-                )
-                assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
-                done = await call
-            assert not done.is_error and "finished: success" in text(done), text(done)
-            assert fleet.process.wait(30) == 0
-    finally:
-        sim.stop()
+    slow_actions = ("--seed", "4", "--action-seconds", "3")  # a StartVm task lasts 3 s
+    with one_replica(tmp_path, redis_server, slow_actions) as (fleet, sim):
+        halted = sim.rest("/vms", fields="id", filter="power_state:Halted")[0]["id"]
+        start = {"instance": "staging", "operation": "StartVm", "id": halted, "wait": True}
+        async with http_client(f"{fleet.url}/mcp", token=ADMIN) as admin:
+            token = CONFIRM.search(text(await admin.call_tool("vms_action", start)))
+            assert token is not None
+            call = asyncio.ensure_future(
+                admin.call_tool("vms_action", {**start, "confirm_token": token.group(1)})
+            )
+            await anyio.sleep(1)  # the action's task runs for 3 s
+            fleet.process.send_signal(signal.SIGTERM)
+            await anyio.sleep(0.3)
+            assert fleet.readyz_status() == 503
+            headers = {**MCP_HEADERS, "Authorization": f"Bearer {ADMIN}"}
+            refused = httpx2.post(f"{fleet.url}/mcp", headers=headers, json=initialize(), timeout=5)
+            assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+            done = await call
+        assert not done.is_error and "finished: success" in text(done), text(done)
+        assert fleet.process.wait(30) == 0
 
 
 async def test_stateless_sessions_need_no_affinity(
@@ -167,35 +175,29 @@ async def test_stateless_sessions_need_no_affinity(
 ) -> None:
     """`sessions = "stateless"`: no session id, so any replica may answer any request; a
     confirmation is a token even for a client that could elicit (no back channel)."""
-    sim = start_sim("--seed", "5")
-    try:
-        toml = replica_toml(tmp_path, sim, redis_server, sessions="stateless")
-        env = clean_env(XO_TOKEN=sim.token, REDIS_PASSWORD=PASSWORD)
-        with running(start_fleet(tmp_path, toml, env=env)) as fleet:
-            fleet.wait_ready(timeout_s=60)
-            headers = {**MCP_HEADERS, "Authorization": f"Bearer {ADMIN}"}
-            opened = httpx2.post(f"{fleet.url}/mcp", headers=headers, json=initialize(), timeout=10)
-            assert opened.status_code == 200 and "mcp-session-id" not in opened.headers
-            listed = httpx2.post(
-                f"{fleet.url}/mcp",
-                headers={**headers, "Mcp-Protocol-Version": "2025-11-25"},
-                json=request(2, "tools/list"),
-                timeout=10,
-            )
-            assert listed.status_code == 200 and "vms_action" in listed.text
+    stateless = {"sessions": "stateless"}
+    with one_replica(tmp_path, redis_server, ("--seed", "5"), **stateless) as (fleet, sim):
+        headers = {**MCP_HEADERS, "Authorization": f"Bearer {ADMIN}"}
+        opened = httpx2.post(f"{fleet.url}/mcp", headers=headers, json=initialize(), timeout=10)
+        assert opened.status_code == 200 and "mcp-session-id" not in opened.headers
+        listed = httpx2.post(
+            f"{fleet.url}/mcp",
+            headers={**headers, "Mcp-Protocol-Version": "2025-11-25"},
+            json=request(2, "tools/list"),
+            timeout=10,
+        )
+        assert listed.status_code == 200 and "vms_action" in listed.text
 
-            async def human(*_: object) -> types.ElicitResult:
-                raise AssertionError("no live elicitation without a session")
+        async def human(*_: object) -> types.ElicitResult:
+            raise AssertionError("no live elicitation without a session")
 
-            vm = vm_of(sim)
-            arguments = {"instance": "staging", "operation": "PutVmTag", "id": vm, "tag": "t"}
-            async with http_client(
-                f"{fleet.url}/mcp", token=ADMIN, elicitation_callback=human
-            ) as client_:
-                preview = await client_.call_tool("vms_action", arguments)
-            assert CONFIRM.search(text(preview)), text(preview)
-    finally:
-        sim.stop()
+        vm = vm_of(sim)
+        arguments = {"instance": "staging", "operation": "PutVmTag", "id": vm, "tag": "t"}
+        async with http_client(
+            f"{fleet.url}/mcp", token=ADMIN, elicitation_callback=human
+        ) as client_:
+            preview = await client_.call_tool("vms_action", arguments)
+        assert CONFIRM.search(text(preview)), text(preview)
 
 
 async def test_a_drain_serves_until_requests_stop_coming(
@@ -204,27 +206,21 @@ async def test_a_drain_serves_until_requests_stop_coming(
     """SIGTERM: not ready at once, but requests that still come (the load balancer has not
     noticed yet) are served, handshake-era ones too when sessions are stateless (none opens a
     session); once none came for a second, exit 0."""
-    sim = start_sim("--seed", "6")
-    try:
-        toml = replica_toml(tmp_path, sim, redis_server, sessions="stateless")
-        env = clean_env(XO_TOKEN=sim.token, REDIS_PASSWORD=PASSWORD)
-        with running(start_fleet(tmp_path, toml, env=env)) as fleet:
-            fleet.wait_ready(timeout_s=60)
-            headers = {
-                **MCP_HEADERS,
-                "Authorization": f"Bearer {ADMIN}",
-                "Mcp-Protocol-Version": "2025-11-25",
-            }
-            async with httpx2.AsyncClient(headers=headers, timeout=10) as http:
-                for number in range(16):  # 4 s of traffic, SIGTERM after the first second
-                    if number == 4:
-                        fleet.process.send_signal(signal.SIGTERM)
-                        await anyio.sleep(0.1)
-                    listed = await http.post(f"{fleet.url}/mcp", json=request(number, "tools/list"))
-                    assert listed.status_code == 200 and "vms_action" in listed.text
-                    assert fleet.readyz_status() == (503 if number >= 4 else 200)
-                    await anyio.sleep(0.25)
-            assert fleet.process.poll() is None  # still there while requests came
-            assert fleet.process.wait(15) == 0
-    finally:
-        sim.stop()
+    stateless = {"sessions": "stateless"}
+    with one_replica(tmp_path, redis_server, ("--seed", "6"), **stateless) as (fleet, _):
+        headers = {
+            **MCP_HEADERS,
+            "Authorization": f"Bearer {ADMIN}",
+            "Mcp-Protocol-Version": "2025-11-25",
+        }
+        async with httpx2.AsyncClient(headers=headers, timeout=10) as http:
+            for number in range(16):  # 4 s of traffic, SIGTERM after the first second
+                if number == 4:
+                    fleet.process.send_signal(signal.SIGTERM)
+                    await anyio.sleep(0.1)
+                listed = await http.post(f"{fleet.url}/mcp", json=request(number, "tools/list"))
+                assert listed.status_code == 200 and "vms_action" in listed.text
+                assert fleet.readyz_status() == (503 if number >= 4 else 200)
+                await anyio.sleep(0.25)
+        assert fleet.process.poll() is None  # still there while requests came
+        assert fleet.process.wait(15) == 0
