@@ -31,8 +31,8 @@ from common import (
     code_copy,
     cpu_seconds,
     descendants,
+    document,
     log,
-    machine,
     summary,
     write_json,
 )
@@ -122,7 +122,8 @@ def run(
                 if before_code is not None:
                     home = scratch / "fleet-before"
                     fleets["before"] = stack.enter_context(fleet(home, sim, before_code, None))
-                fleets["off"] = stack.enter_context(fleet(scratch / "off", sim, current, None))
+                off = fleet(scratch / "fleet-off", sim, current, None)
+                fleets["off"] = stack.enter_context(off)
                 on = fleet(scratch / "fleet-on", sim, current, receiver.url)
                 fleets["on"] = stack.enter_context(on)
                 log(f"telemetry: {calls} calls each, alternating: {', '.join(fleets)}")
@@ -130,19 +131,18 @@ def run(
             exported = spans_in(receiver, calls)
     finally:
         sim.stop()
-    return {
-        "area": "telemetry",
-        "machine": machine(),
-        "baseline": baseline if before_code is not None else None,
-        "calls": calls,
-        "tool": QUERY[0],
-        "figures": figures,
-        "added_p50_ms": _deltas(figures, lambda numbers: numbers["latency_ms"]["median"]),
-        "added_cpu_ms_per_call": _deltas(figures, lambda numbers: numbers["cpu_ms_per_call"]),
-        "spans_exported": exported,
-        "rows": [],
-        "seconds": round(time.monotonic() - started, 1),
-    }
+    return document(
+        "telemetry",
+        started,
+        baseline=baseline if before_code is not None else None,
+        calls=calls,
+        tool=QUERY[0],
+        figures=figures,
+        added_p50_ms=_deltas(figures, lambda numbers: numbers["latency_ms"]["median"]),
+        added_cpu_ms_per_call=_deltas(figures, lambda numbers: numbers["cpu_ms_per_call"]),
+        spans_exported=exported,
+        rows=[],
+    )
 
 
 def _deltas(figures: dict[str, Any], pick: Callable[[Any], float]) -> dict[str, float]:
