@@ -3,6 +3,8 @@ a client's pending confirmations are limited without ever touching another clien
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from support.fakes import Clock
 
@@ -41,7 +43,7 @@ async def issue(
     store: MemoryConfirmStore, client: ClientIdentity = ALICE, **changes: object
 ) -> str:
     return await store.issue(
-        ACTION.model_copy(update=changes), client, limit=MAX_PENDING_PER_CLIENT
+        dataclasses.replace(ACTION, **changes), client, limit=MAX_PENDING_PER_CLIENT
     )
 
 

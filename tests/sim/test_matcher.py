@@ -161,6 +161,9 @@ MATCH_CASES: list[tuple[str, set[str]]] = [
     ("name_label:w*b", {"web02", "prod7"}),
     ("name_description:line1*line2", set()),
     ("name_description:line*", {"paused"}),
+    ("name_label:my***web**0*2", {"web02"}),  # a run of stars is one star
+    ("name_label:***", ALL),
+    ("name_label:*******00", set()),  # backtracked for seconds as a regex
     # regular expressions: unanchored unless written so, only the `i` flag
     (r"name_label:/^my-web-\d+$/", {"web02"}),
     ("name_label:/^PROD-/", set()),

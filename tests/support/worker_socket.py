@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -87,7 +88,7 @@ async def serving(
         WorkerStatus(url="https://xo.test", api_version="0.39.0"),
         os.getpid() if allowed_pid is None else allowed_pid,
     )
-    server.description = server.description.model_copy(update={"tools": [TOOL]})
+    server.description = dataclasses.replace(server.description, tools=[TOOL])
     server.writers = []
     task = server.task = asyncio.ensure_future(server.serve(path))
     try:

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import mcp_types as types
-from pydantic import BaseModel
 
 from xo_mcp import logs
 from xo_mcp.core import Registry, State
@@ -25,6 +24,7 @@ from xo_mcp.wire.messages import (
     Description,
     Progress,
     Reply,
+    Request,
     Result,
     ToolBrief,
     WorkerStatus,
@@ -81,7 +81,7 @@ class _Exchange:
             return False
         return not (self.reader.at_eof() or self.writer.is_closing())
 
-    async def send(self, message: BaseModel) -> None:
+    async def send(self, message: Request) -> None:
         assert self.writer is not None
         self.writer.write(encode(message))
         await self.writer.drain()

@@ -44,7 +44,7 @@ from xo_mcp.front.confirmations import (
     new_token,
     unknown_token_message,
 )
-from xo_mcp.wire.messages import Action, ClientIdentity
+from xo_mcp.wire.messages import Action, ClientIdentity, to_json
 
 TIMEOUT_S = 1.0  # a store that does not answer in a second is down, for this request
 
@@ -152,8 +152,8 @@ return found
 def _encode(pending: Pending) -> str:
     return json.dumps(
         {
-            "action": pending.action.model_dump(mode="json"),
-            "client": pending.client.model_dump(mode="json"),
+            "action": to_json(pending.action),
+            "client": to_json(pending.client),
             "issued_at": pending.issued_at,
         }
     )
@@ -162,8 +162,8 @@ def _encode(pending: Pending) -> str:
 def _decode(text: str) -> Pending:
     data = json.loads(text)
     return Pending(
-        Action.model_validate(data["action"]),
-        ClientIdentity.model_validate(data["client"]),
+        Action.from_json(data["action"]),
+        ClientIdentity.from_json(data["client"]),
         float(data["issued_at"]),
     )
 

@@ -401,15 +401,32 @@ class _NumberOrText(_Node):
 
 @dataclass(frozen=True, slots=True)
 class _Glob(_Node):
-    """`foo*bar`: the JS regex /foo.*bar/i, unanchored."""
+    """`foo*bar`: the JS regex /foo.*bar/i, unanchored.
 
-    pattern: re.Pattern[str]
+    Matched without a regex: `.*` never crosses a line terminator and the raw words a glob is
+    made of contain none, so a line matches when it holds the literal parts in order, and the
+    leftmost occurrence of each part is always the best choice. A regex backtracks in
+    polynomial time on `*******00` (seconds for one short value).
+    """
+
+    parts: tuple[str, ...]
 
     def match(self, value: object) -> bool:
         return _some_leaf(value, self._test)
 
     def _test(self, value: object) -> bool:
-        return isinstance(value, str) and self.pattern.search(canonical(value)) is not None
+        if not isinstance(value, str):
+            return False
+        return any(self._holds(line) for line in _LINE_BREAK.split(canonical(value)))
+
+    def _holds(self, line: str) -> bool:
+        position = 0
+        for part in self.parts:
+            found = line.find(part, position)
+            if found < 0:
+                return False
+            position = found + len(part)
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,10 +446,11 @@ class _RegExp(_Node):
         return self.pattern.search(subject) is not None
 
 
+_LINE_BREAK = re.compile(f"[{LINE_TERMINATORS}]")
+
+
 def _glob(word: str) -> _Glob:
-    any_run = f"[^{LINE_TERMINATORS}]*"
-    parts = (re.escape(canonical(part)) for part in word.split("*"))
-    return _Glob(re.compile(any_run.join(parts)))
+    return _Glob(tuple(canonical(part) for part in word.split("*") if part))
 
 
 def _bare_word(word: str) -> _Node:

@@ -12,21 +12,37 @@ Confirmations: an action tool called without confirmation answers a `Result` who
 `confirmation` previews the request it would send (nothing ran). The gateway keeps the token
 and, once a human or the model confirms, calls again with `confirmed` set to that preview: the
 worker runs the call only if its arguments build exactly that request.
+
+Frozen dataclasses, each read from JSON by its own `from_json`, which checks every field and
+refuses unknown ones (ValueError). Not pydantic: every fleet worker loads this module, and
+pydantic would cost each of them about 9 MiB and 55 ms of start-up for a handful of types.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from xo_mcp.wire.fields import Fields
 
 
-class ClientIdentity(_Message):
+def to_json(message: Any) -> dict[str, Any]:
+    """A message as a JSON object, None fields left out (at every depth)."""
+    found: dict[str, Any] = _without_none(asdict(message))
+    return found
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _without_none(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list | tuple):
+        return [_without_none(item) for item in value]
+    return value
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
     """Who is calling, as the gateway authenticated it (for audit lines and token binding)."""
 
     name: str  # the gateway client entry ("stdio" on the stdio front, "local" unauthenticated)
@@ -35,8 +51,16 @@ class ClientIdentity(_Message):
     def __str__(self) -> str:
         return self.name if self.subject is None else f"{self.name} (sub {self.subject})"
 
+    @classmethod
+    def from_json(cls, data: Any) -> ClientIdentity:
+        read = Fields(data, "client")
+        found = cls(name=read.text("name"), subject=read.optional_text("subject"))
+        read.done()
+        return found
 
-class Target(_Message):
+
+@dataclass(frozen=True)
+class Target:
     """The object an action's path points at, as XO described it a moment before."""
 
     type: str
@@ -45,14 +69,28 @@ class Target(_Message):
     state: str | None = None  # power state, status…
     pool: str | None = None
 
+    @classmethod
+    def from_json(cls, data: Any) -> Target:
+        read = Fields(data, "target")
+        found = cls(
+            type=read.text("type"),
+            id=read.text("id"),
+            name=read.optional_text("name"),
+            state=read.optional_text("state"),
+            pool=read.optional_text("pool"),
+        )
+        read.done()
+        return found
 
-class Action(_Message):
+
+@dataclass(frozen=True)
+class Action:
     """The exact REST request an action would send, and what it would act on."""
 
-    instance: str | None = None
     operation: str
     method: str
     path: str
+    instance: str | None = None
     body: Any = None
     target: Target | None = None
     summary: str = ""  # what will happen, in words
@@ -76,46 +114,103 @@ class Action(_Message):
             separators=(",", ":"),
         )
 
+    @classmethod
+    def from_json(cls, data: Any) -> Action:
+        read = Fields(data, "action")
+        target = read.optional("target")
+        found = cls(
+            operation=read.text("operation"),
+            method=read.text("method"),
+            path=read.text("path"),
+            instance=read.optional_text("instance"),
+            body=read.optional("body"),
+            target=None if target is None else Target.from_json(target),
+            summary=read.optional_text("summary") or "",
+        )
+        read.done()
+        return found
 
-class Describe(_Message):
+
+@dataclass(frozen=True)
+class Describe:
     op: Literal["describe"] = "describe"
 
 
-class Call(_Message):
-    op: Literal["call"] = "call"
+@dataclass(frozen=True)
+class Call:
     name: str
-    arguments: dict[str, Any] | None = None
     client: ClientIdentity
+    arguments: dict[str, Any] | None = None
     request_id: str | None = None  # follows the call into the worker's lines and to XO
     traceparent: str | None = None  # W3C trace context of the gateway's span
     confirmed: Action | None = None
+    op: Literal["call"] = "call"
+
+    @classmethod
+    def from_json(cls, data: Any) -> Call:
+        read = Fields(data, "call")
+        read.constant("op", "call")
+        confirmed = read.optional("confirmed")
+        found = cls(
+            name=read.text("name"),
+            client=ClientIdentity.from_json(read.required("client")),
+            arguments=read.optional_object("arguments"),
+            request_id=read.optional_text("request_id"),
+            traceparent=read.optional_text("traceparent"),
+            confirmed=None if confirmed is None else Action.from_json(confirmed),
+        )
+        read.done()
+        return found
 
 
-Request = Annotated[Describe | Call, Field(discriminator="op")]
+Request = Describe | Call
 
 
-class WorkerStatus(_Message):
-    instance: str | None = None
+@dataclass(frozen=True)
+class WorkerStatus:
     url: str
+    instance: str | None = None
     api_version: str | None = None
     tools: int = 0
     actions: bool = False
 
+    @classmethod
+    def from_json(cls, data: Any) -> WorkerStatus:
+        read = Fields(data, "status")
+        found = cls(
+            url=read.text("url"),
+            instance=read.optional_text("instance"),
+            api_version=read.optional_text("api_version"),
+            tools=read.integer("tools", 0),
+            actions=read.flag("actions", False),
+        )
+        read.done()
+        return found
 
-class OperationBrief(_Message):
+
+@dataclass(frozen=True)
+class OperationBrief:
     """One operation in a few words, for compact tool lists: `StartVm(id,body?)`, and the tool
     arguments it uses (so that a compact tool declares only those)."""
 
     line: str
     arguments: tuple[str, ...] = ()
 
+    @classmethod
+    def from_json(cls, data: Any) -> OperationBrief:
+        read = Fields(data, "operation brief")
+        found = cls(line=read.text("line"), arguments=read.texts("arguments"))
+        read.done()
+        return found
 
-class ToolBrief(_Message):
+
+@dataclass(frozen=True)
+class ToolBrief:
     """A tool in a few words: its operations' briefs, or (a tool without operations) a short
     description."""
 
     summary: str | None = None
-    operations: dict[str, OperationBrief] = {}
+    operations: dict[str, OperationBrief] = field(default_factory=dict)
 
     def merged(self, other: ToolBrief) -> ToolBrief:
         """Both tools' briefs (the same tool on two instances); this one wins a conflict."""
@@ -124,27 +219,80 @@ class ToolBrief(_Message):
             operations={**other.operations, **self.operations},
         )
 
+    @classmethod
+    def from_json(cls, data: Any) -> ToolBrief:
+        read = Fields(data, "tool brief")
+        operations = read.optional_object("operations") or {}
+        found = cls(
+            summary=read.optional_text("summary"),
+            operations={name: OperationBrief.from_json(op) for name, op in operations.items()},
+        )
+        read.done()
+        return found
 
-class Description(_Message):
-    kind: Literal["description"] = "description"
+
+@dataclass(frozen=True)
+class Description:
     tools: list[dict[str, Any]]  # MCP tool definitions, in wire form
     status: WorkerStatus
-    briefs: dict[str, ToolBrief] = {}  # by tool name
+    briefs: dict[str, ToolBrief] = field(default_factory=dict)  # by tool name
+    kind: Literal["description"] = "description"
+
+    @classmethod
+    def from_json(cls, data: Any) -> Description:
+        read = Fields(data, "description")
+        read.constant("kind", "description")
+        briefs = read.optional_object("briefs") or {}
+        found = cls(
+            tools=read.objects("tools"),
+            status=WorkerStatus.from_json(read.required("status")),
+            briefs={name: ToolBrief.from_json(brief) for name, brief in briefs.items()},
+        )
+        read.done()
+        return found
 
 
-class Progress(_Message):
-    kind: Literal["progress"] = "progress"
+@dataclass(frozen=True)
+class Progress:
     progress: float
     total: float | None = None
     message: str | None = None
+    kind: Literal["progress"] = "progress"
+
+    @classmethod
+    def from_json(cls, data: Any) -> Progress:
+        read = Fields(data, "progress")
+        read.constant("kind", "progress")
+        found = cls(
+            progress=read.number("progress"),
+            total=read.optional_number("total"),
+            message=read.optional_text("message"),
+        )
+        read.done()
+        return found
 
 
-class Result(_Message):
-    kind: Literal["result"] = "result"
+@dataclass(frozen=True)
+class Result:
     text: str
     is_error: bool = False
     mcp_disabled: bool = False  # XO's kill switch answered: the instance is disabled by admin
     confirmation: Action | None = None  # set when nothing ran: this action awaits confirmation
+    kind: Literal["result"] = "result"
+
+    @classmethod
+    def from_json(cls, data: Any) -> Result:
+        read = Fields(data, "result")
+        read.constant("kind", "result")
+        confirmation = read.optional("confirmation")
+        found = cls(
+            text=read.text("text"),
+            is_error=read.flag("is_error", False),
+            mcp_disabled=read.flag("mcp_disabled", False),
+            confirmation=None if confirmation is None else Action.from_json(confirmation),
+        )
+        read.done()
+        return found
 
 
-Reply = Annotated[Description | Progress | Result, Field(discriminator="kind")]
+Reply = Description | Progress | Result

@@ -28,10 +28,6 @@ class Booted:
     runner: ToolRunner
 
 
-def log(message: str, level: logs.LogLevel = "info") -> None:
-    logs.log(message, level=level)
-
-
 def _setting(settings: WorkerSettings, variable: str, value: str) -> str:
     """`XO_TLS_INSECURE=1` alone, `instances.lab.tls_insecure = true` in a fleet."""
     name = settings.name_of(variable)
@@ -56,16 +52,16 @@ def check_deny_list(settings: WorkerSettings, spec: Any) -> None:
         rule = _setting(settings, "XO_MCP_DENY_UNKNOWN", "error")
         raise BootError("; ".join(problems) + f" ({rule})", EXIT_CONFIG)
     for problem in problems:
-        log(problem + ": nothing is hidden by it", "warning")
+        logs.log(problem + ": nothing is hidden by it", level="warning")
 
 
 async def boot(settings: WorkerSettings) -> Booted:
     if settings.tls_insecure:
-        log(
+        logs.log(
             f"{_setting(settings, 'XO_TLS_INSECURE', '1')}: XO's TLS certificate is NOT "
             "verified; anyone on the path can read the credentials. Use "
             f"{settings.name_of('XO_CA_BUNDLE')} instead.",
-            "warning",
+            level="warning",
         )
     client = XoClient(settings)
     try:
@@ -87,7 +83,7 @@ async def boot(settings: WorkerSettings) -> Booted:
     runner = ToolRunner(client, catalog, tools)
     mode = "actions enabled" if settings.enable_actions else "read-only"
     version = f" (API {catalog.version})" if catalog.version else ""
-    log(f"connected to {settings.xo_url}{version}: {len(tools)} tools, {mode}")
+    logs.log(f"connected to {settings.xo_url}{version}: {len(tools)} tools, {mode}")
     if catalog.skipped_streams:
-        log(f"not exposed (endless streams): {', '.join(catalog.skipped_streams)}")
+        logs.log(f"not exposed (endless streams): {', '.join(catalog.skipped_streams)}")
     return Booted(client, catalog, tools, runner)

@@ -13,6 +13,7 @@ is testable without a client.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -254,7 +255,7 @@ class ToolRunner:
                 "(ids are UUIDs; names are not accepted as ids)."
             )
         summary = _what_happens(operation, target)
-        preview = action.model_copy(update={"target": target, "summary": summary})
+        preview = dataclasses.replace(action, target=target, summary=summary)
         return Outcome(f"{operation.name} needs confirmation.", confirmation=preview)
 
     def _audit(

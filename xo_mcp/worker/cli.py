@@ -76,10 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def log(message: str, level: logs.LogLevel = "info") -> None:
-    logs.log(message, level=level)
-
-
 def _harden(mode: str, runtime_dir: Path | None) -> None:
     """Isolate the process before it touches a secret (fleet workers run sandboxed)."""
     from xo_mcp import sandbox
@@ -89,14 +85,14 @@ def _harden(mode: str, runtime_dir: Path | None) -> None:
         # Had supervisord died before the line above, we would already be an orphan (adopted
         # by init or by the launcher, a subreaper): stop rather than serve unsupervised.
         if os.getppid() in (1, _gateway_pid()):
-            log("supervisord is gone; exiting", "error")
+            logs.log("supervisord is gone; exiting", level="error")
             sys.exit(EXIT_FAILURE)
     readable = [
         Path(os.environ[key])
         for key in ("XO_TOKEN_FILE", "XO_PASSWORD_FILE", "XO_CA_BUNDLE")
         if os.environ.get(key)
     ]
-    log(sandbox.sandbox_worker(mode, readable, runtime_dir))  # type: ignore[arg-type]
+    logs.log(sandbox.sandbox_worker(mode, readable, runtime_dir))  # type: ignore[arg-type]
 
 
 def _gateway_pid() -> int | None:
@@ -142,7 +138,7 @@ async def _serve(
     try:
         booted = await boot(settings)
     except BootError as error:
-        log(str(error), "error")
+        logs.log(str(error), level="error")
         _note_error(args.runtime_dir, str(error))
         return error.exit_code
     _note_error(args.runtime_dir, None)
@@ -157,7 +153,7 @@ async def _serve(
         if args.gateway_socket is not None:
             from xo_mcp.worker.gateway_socket import GatewaySocketServer
 
-            log(f"serving the fleet gateway on {args.gateway_socket}")
+            logs.log(f"serving the fleet gateway on {args.gateway_socket}")
             server = GatewaySocketServer(booted.runner, booted.tools, status, _gateway_pid())
             await server.serve(args.gateway_socket)
             return EXIT_OK
@@ -186,6 +182,7 @@ def _stop_on_sigterm(stdio: bool) -> None:
 async def _serve_mcp(
     booted: Booted, args: argparse.Namespace, listen: ListenAddress | None, status: WorkerStatus
 ) -> int:
+    from xo_mcp.wire.messages import to_json
     from xo_mcp.worker.server import WorkerServer
     from xo_mcp.worker.transport import bound_socket, describe, serve_http, serve_stdio
 
@@ -196,10 +193,10 @@ async def _serve_mcp(
     try:
         sock = bound_socket(listen)
     except OSError as error:
-        log(f"cannot listen on {args.listen}: {error.strerror or error}", "error")
+        logs.log(f"cannot listen on {args.listen}: {error.strerror or error}", level="error")
         return EXIT_FAILURE
-    log(f"serving MCP on {describe(sock)}")
-    await serve_http(server, sock, status.model_dump(mode="json"))
+    logs.log(f"serving MCP on {describe(sock)}")
+    await serve_http(server, sock, to_json(status))
     return EXIT_OK
 
 
@@ -210,13 +207,13 @@ def _listen_or_exit(text: str | None) -> ListenAddress | None:
     try:
         listen = ListenAddress.parse(text)
     except ValueError as error:
-        log(f"--listen: {error}", "error")
+        logs.log(f"--listen: {error}", level="error")
         sys.exit(EXIT_CONFIG)
     if not listen.is_loopback:
-        log(
+        logs.log(
             f"refusing to listen on {text}: the worker has no authentication. Use "
             "unix:PATH or a loopback address, or xo-mcp-fleet for an authenticated port.",
-            "error",
+            level="error",
         )
         sys.exit(EXIT_CONFIG)
     return listen
@@ -241,7 +238,7 @@ def _settings_or_exit(runtime_dir: Path | None) -> WorkerSettings:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.gateway_socket is not None and args.listen is not None:
-        log("--gateway-socket and --listen exclude each other", "error")
+        logs.log("--gateway-socket and --listen exclude each other", level="error")
         sys.exit(EXIT_CONFIG)
     if args.instance:
         os.environ["XO_MCP_INSTANCE"] = args.instance
@@ -259,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             _harden(args.sandbox, args.runtime_dir)
         except SandboxError as error:
-            log(str(error), "error")
+            logs.log(str(error), level="error")
             _note_error(args.runtime_dir, str(error))
             sys.exit(EXIT_CONFIG)
     settings = _settings_or_exit(args.runtime_dir)
@@ -272,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, SIGTERM
         code = EXIT_OK
     except Exception as error:  # one clear line for the operator, not a traceback
-        log(f"unexpected error: {type(error).__name__}: {error}", "error")
+        logs.log(f"unexpected error: {type(error).__name__}: {error}", level="error")
         _note_error(args.runtime_dir, f"unexpected error: {error}")
         code = EXIT_FAILURE
     finally:
