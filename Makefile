@@ -32,7 +32,7 @@ lint: $(STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff format --check xo_mcp tests bench
 	$(VENV)/bin/mypy
 
-bench: $(STAMP) peers ## benchmarks vs the official server (npm): worker, gateway, assistant tasks, trust, telemetry, replicas (Redis) → bench/RESULTS.md (~8 min); missed targets are reported, not errors
+bench: $(STAMP) peers ## benchmarks vs the official server (npm): worker, gateway, assistant tasks, trust, telemetry, replicas (Redis) → bench/RESULTS.md (~5 min); missed targets are reported, not errors
 	$(PY) bench/run_all.py
 
 # --- the hardened image (Containerfile; README "Container image") ---------------------------
