@@ -55,3 +55,19 @@ async def test_demo_on_the_http_port_with_bearer_auth(
     container.stop(timeout=10)
     container.reload()
     assert container.attrs["State"]["ExitCode"] == 0
+
+
+def test_the_demo_on_the_image_loopback_says_how_to_publish_it(
+    containers: Callable[..., Any],
+) -> None:
+    """`docker run IMAGE demo`: the port is the container's own; it says how to reach it."""
+    container = containers("demo")
+    printed = wait_for(
+        lambda: "Stop it with" in logs(container) and logs(container), "the demo's instructions"
+    )
+    assert "docker run --rm -p 127.0.0.1:8080:8080 xo-mcp:0.1.0 demo --listen 0.0.0.0:8080" in (
+        printed
+    )
+    assert re.search(r"token:\s+\S+", printed)
+    assert "fleet file:" not in printed  # the container's paths mean nothing on the host
+    container.stop(timeout=10)

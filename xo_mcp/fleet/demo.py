@@ -37,24 +37,15 @@ from xo_mcp.sockets import tcp_listener
 DEFAULT_LISTEN = ListenAddress("127.0.0.1", 8080)
 STAGING_PASSWORD_ENV = "XO_DEMO_STAGING_PASSWORD"  # noqa: S105 (a variable name, not a value)
 IMAGE = f"xo-mcp:{__version__}"
-CONTAINER_ENV = "XO_MCP_DEMO_IN_CONTAINER"  # "1" or "0": overrides the detection
+CONTAINER_ENV = "XO_MCP_DEMO_IN_CONTAINER"  # "1" in the image (Containerfile), unset elsewhere
 
 
-def in_container(root: Path = Path("/"), pid: int | None = None) -> bool:
-    """Docker (`/.dockerenv`), Podman (`/run/.containerenv`), or PID 1 on a read-only root (how
-    the image runs under Kubernetes and `docker run --read-only`); $XO_MCP_DEMO_IN_CONTAINER
-    says otherwise (a development container whose ports are the host's, say)."""
-    forced = os.environ.get(CONTAINER_ENV)
-    if forced in ("0", "1"):
-        return forced == "1"
-    if (root / ".dockerenv").exists() or (root / "run" / ".containerenv").exists():
-        return True
-    if (os.getpid() if pid is None else pid) != 1:
-        return False
-    try:
-        return bool(os.statvfs(root).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
+def in_container() -> bool:
+    """Whether the demo runs in xo-mcp's image, whose ports and paths the user's host does not
+    share. The image says so ($XO_MCP_DEMO_IN_CONTAINER=1, set by the Containerfile); any other
+    container (`/.dockerenv`: a development container, a CI runner) is where the user's shell
+    is, so its loopback and paths work as on a host."""
+    return os.environ.get(CONTAINER_ENV) == "1"
 
 
 def _bind_loopback(port: int = 0) -> socket.socket:
@@ -139,21 +130,22 @@ def _fleet_command() -> str:
 
 
 def _http_lines(listen: ListenAddress, client_token: str, container: bool) -> list[str]:
-    """How to reach the port: this machine's URL, or the host's when in a container."""
-    if container and listen.is_loopback:
-        return [
-            "",
-            f"This container's {listen.host} is not your host's: the port cannot be reached from",
-            "outside. To use the demo from the host, publish it on the host's loopback:",
-            f"  docker run --rm -p 127.0.0.1:{listen.port}:{listen.port} {IMAGE} demo "
-            f"--listen 0.0.0.0:{listen.port}",
-        ]
+    """How to reach the port: this machine's URL, or the host's when in the image. The token is
+    always printed: even on the container's own loopback, `docker exec` reaches the port."""
     wildcard = listen.host in ("0.0.0.0", "::")  # noqa: S104 (recognised, not bound)
-    base = f"http://127.0.0.1:{listen.port}" if container or wildcard else f"http://{listen}"
+    published = container and not listen.is_loopback
+    base = f"http://127.0.0.1:{listen.port}" if wildcard or published else f"http://{listen}"
     url = f"{base}/mcp"
     lines = ["", "HTTP (Streamable HTTP, bearer token):"]
-    if container:
+    if published:
         lines.append(f"  (from the host, when run with -p 127.0.0.1:{listen.port}:{listen.port})")
+    elif container:
+        lines += [
+            f"  (inside this container only: its {listen.host} is not your host's. To reach the",
+            "   port from the host, publish it on the host's loopback:",
+            f"   docker run --rm -p 127.0.0.1:{listen.port}:{listen.port} {IMAGE} demo "
+            f"--listen 0.0.0.0:{listen.port})",
+        ]
     lines += [
         f"  fleet:        {url}",
         f"  one instance: {base}/instances/production/mcp",
